@@ -1,0 +1,11 @@
+"""cnncourse: the helper library of a notebook course on modern CNN architectures.
+
+Modules: ``utils`` (device, seeding, grading mode), ``data`` (offline and torchvision
+datasets), ``train`` (fit / evaluate), ``plot`` (curves, image grids, filters),
+``grading`` (helpers for nbgrader test cells).
+"""
+
+from . import data, grading, plot, train, utils
+
+__version__ = "0.1.0"
+__all__ = ["data", "grading", "plot", "train", "utils"]

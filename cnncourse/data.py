@@ -1,0 +1,438 @@
+"""Datasets for the course: offline ones that always work, torchvision ones when online.
+
+Every dataset comes back as an :class:`ImageDataset`: normalised float images of shape
+(N, C, H, W), integer labels of shape (N,), the class names and the normalisation used
+(so plots can undo it). Splits are deterministic: the same ``seed`` gives the same images.
+
+Offline (no network, no files):
+- ``digits``: scikit-learn's bundled 8x8 handwritten digits (1,797 images, 1 channel).
+- ``shapes``: procedurally drawn colour images (3x32x32, 10 classes) of any size you ask for.
+
+Online (downloaded once by torchvision into a cache folder):
+- ``mnist``, ``fashion-mnist`` (1x28x28) and ``cifar10`` (3x32x32).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = [
+    "OFFLINE_DATASETS",
+    "ONLINE_DATASETS",
+    "SPLITS",
+    "SHAPES_CLASSES",
+    "DatasetUnavailableError",
+    "ImageDataset",
+    "available_datasets",
+    "default_root",
+    "load_dataset",
+    "make_loaders",
+    "make_shapes",
+]
+
+OFFLINE_DATASETS = ("digits", "shapes")
+ONLINE_DATASETS = ("mnist", "fashion-mnist", "cifar10")
+SPLITS = ("train", "val", "test")
+SHAPES_CLASSES = (
+    "disk", "ring", "square", "frame", "triangle",
+    "plus", "ellipse", "stripes", "checker", "crescent",
+)  # fmt: skip
+
+# Per-channel mean and std of the training split in [0, 1] pixel units. The torchvision
+# figures are the usual published ones; digits and shapes were measured on their train
+# splits with seed 0 (tests/test_data.py checks they still hold).
+_STATS = {
+    "digits": ((0.3058,), (0.3763,)),
+    "shapes": ((0.4956, 0.5011, 0.5024), (0.3106, 0.3064, 0.3056)),
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+_DEFAULT_SHAPES_SIZES = {"train": 10_000, "val": 1_000, "test": 2_000}
+
+
+class DatasetUnavailableError(RuntimeError):
+    """An online dataset is neither in the cache folder nor downloadable right now."""
+
+
+class ImageDataset(Dataset):
+    """Images and labels held in memory as tensors.
+
+    Attributes:
+        images: float32 tensor (N, C, H, W), normalised with ``mean`` and ``std``.
+        labels: int64 tensor (N,).
+        classes: class names, ``classes[label]``.
+        mean, std: per-channel tuples used for normalisation (see :meth:`denormalize`).
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        classes: Sequence[str],
+        mean: Sequence[float],
+        std: Sequence[float],
+        name: str = "",
+        split: str = "",
+    ) -> None:
+        if images.ndim != 4:
+            raise ValueError(f"images: expected (N, C, H, W), got shape {tuple(images.shape)}")
+        if labels.shape != images.shape[:1]:
+            raise ValueError(
+                f"labels: expected shape ({images.shape[0]},), got {tuple(labels.shape)}"
+            )
+        self.images = images
+        self.labels = labels
+        self.classes = tuple(classes)
+        self.mean = tuple(mean)
+        self.std = tuple(std)
+        self.name = name
+        self.split = split
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], self.labels[index]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # (C, H, W)
+
+    def denormalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Map normalised images back to [0, 1] pixel values (for plotting)."""
+        mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device)
+        std = torch.tensor(self.std, dtype=images.dtype, device=images.device)
+        shape = (-1, 1, 1) if images.ndim == 3 else (1, -1, 1, 1)
+        return (images * std.view(shape) + mean.view(shape)).clamp(0, 1)
+
+    def __repr__(self) -> str:
+        return (
+            f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"image_shape={self.image_shape}, classes={len(self.classes)})"
+        )
+
+
+def available_datasets() -> dict[str, tuple[str, ...]]:
+    """The dataset names :func:`load_dataset` knows, grouped by whether they need a network."""
+    return {"offline": OFFLINE_DATASETS, "online": ONLINE_DATASETS}
+
+
+def default_root() -> Path:
+    """Cache folder for downloaded datasets: ``$CNNCOURSE_DATA`` or ``~/.cache/cnncourse``."""
+    env = os.environ.get("CNNCOURSE_DATA")
+    return Path(env) if env else Path.home() / ".cache" / "cnncourse"
+
+
+def load_dataset(
+    name: str,
+    split: str = "train",
+    *,
+    seed: int = 0,
+    num_samples: int | None = None,
+    image_size: int | None = None,
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    val_fraction: float = 0.1,
+) -> ImageDataset:
+    """Load one split of a dataset as normalised tensors.
+
+    Args:
+        name: one of ``digits``, ``shapes`` (offline) or ``mnist``, ``fashion-mnist``,
+            ``cifar10`` (online, cached under ``root``).
+        split: ``train``, ``val`` or ``test``. ``val`` is carved out of the official
+            training set (``val_fraction`` of it), so it never overlaps ``train``.
+        seed: fixes the split (and, for ``shapes``, the images drawn).
+        num_samples: ``shapes``: how many images to draw (default 10,000 / 1,000 / 2,000
+            for train / val / test). Other datasets: keep the first ``num_samples`` of
+            the split (handy for quick experiments).
+        image_size: resize square images to this side length (e.g. 32 for LeNet on
+            ``digits`` or ``mnist``); ``None`` keeps the native size.
+        root: cache folder for online datasets (see :func:`default_root`).
+        download: online datasets only: try to download when the files are not cached.
+    """
+    key = name.lower().replace("_", "-") if isinstance(name, str) else name
+    if key not in OFFLINE_DATASETS + ONLINE_DATASETS:
+        raise ValueError(
+            f"name={name!r}: unknown dataset; known offline: {', '.join(OFFLINE_DATASETS)}; "
+            f"online (torchvision download): {', '.join(ONLINE_DATASETS)}"
+        )
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
+    if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
+        raise ValueError(f"num_samples={num_samples!r}: expected a positive int or None")
+    if image_size is not None and (not isinstance(image_size, int) or image_size <= 0):
+        raise ValueError(f"image_size={image_size!r}: expected a positive int or None")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction={val_fraction!r}: expected a number in (0, 1)")
+
+    if key == "shapes":
+        n = num_samples if num_samples is not None else _DEFAULT_SHAPES_SIZES[split]
+        # Different splits draw from different streams, so they never share an image.
+        pixels, labels = make_shapes(n, seed=seed * 3 + SPLITS.index(split))
+        classes = SHAPES_CLASSES
+    elif key == "digits":
+        pixels, labels = _load_digits(split, seed, val_fraction)
+        classes = tuple(str(d) for d in range(10))
+    else:
+        pixels, labels, classes = _load_torchvision(key, split, seed, root, download, val_fraction)
+    if num_samples is not None and key != "shapes":
+        pixels, labels = pixels[:num_samples], labels[:num_samples]
+
+    if image_size is not None and pixels.shape[-1] != image_size:
+        pixels = F.interpolate(
+            pixels,
+            size=(image_size, image_size),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        ).clamp_(0, 1)
+    mean, std = _STATS[key]
+    images = (pixels - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    return ImageDataset(images.contiguous(), labels, classes, mean, std, name=key, split=split)
+
+
+def make_loaders(
+    name: str,
+    batch_size: int = 128,
+    *,
+    seed: int = 0,
+    num_workers: int = 0,
+    num_train: int | None = None,
+    num_eval: int | None = None,
+    **dataset_kwargs,
+) -> tuple[DataLoader, DataLoader, DataLoader]:
+    """Train, validation and test loaders for one dataset.
+
+    The training loader shuffles with a generator seeded by ``seed``, so two runs see
+    the batches in the same order. ``num_train`` / ``num_eval`` set the number of
+    training and of validation/test images (see ``num_samples`` in :func:`load_dataset`).
+    Other keyword arguments go to :func:`load_dataset`.
+    """
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size={batch_size!r}: expected a positive int")
+    train = load_dataset(name, "train", seed=seed, num_samples=num_train, **dataset_kwargs)
+    val = load_dataset(name, "val", seed=seed, num_samples=num_eval, **dataset_kwargs)
+    test = load_dataset(name, "test", seed=seed, num_samples=num_eval, **dataset_kwargs)
+    generator = torch.Generator().manual_seed(seed)
+    pin = torch.cuda.is_available()
+    train_loader = DataLoader(
+        train, batch_size=batch_size, shuffle=True, generator=generator,
+        num_workers=num_workers, pin_memory=pin,
+    )  # fmt: skip
+    val_loader = DataLoader(val, batch_size=batch_size * 2, num_workers=num_workers, pin_memory=pin)
+    test_loader = DataLoader(
+        test, batch_size=batch_size * 2, num_workers=num_workers, pin_memory=pin
+    )
+    return train_loader, val_loader, test_loader
+
+
+# --------------------------------------------------------------------------- digits
+
+
+def _load_digits(split: str, seed: int, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()  # ships inside scikit-learn: no network
+    pixels = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (1797,1,8,8)
+    labels = torch.tensor(bunch.target, dtype=torch.int64)
+    # A fixed 20% test set, then val_fraction of the rest for validation.
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    n_test = round(0.2 * len(labels))
+    n_val = round(val_fraction * (len(labels) - n_test))
+    parts = {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    idx = parts[split]
+    return pixels[idx], labels[idx]
+
+
+# --------------------------------------------------------------------------- torchvision
+
+_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+
+
+def _offline_message(name: str, root: Path, reason: str) -> str:
+    return (
+        f"dataset {name!r} is not in the cache folder {root} and {reason}. "
+        f"Use an offline dataset instead: {' or '.join(repr(n) for n in OFFLINE_DATASETS)} "
+        f"(e.g. load_dataset('shapes')), or copy the torchvision files of {name!r} into "
+        f"{root} (or set CNNCOURSE_DATA to a folder that has them)."
+    )
+
+
+def _torchvision_dataset(name: str, train: bool, root: Path, download: bool):
+    """Open a torchvision dataset from ``root``, downloading it once if allowed."""
+    from torchvision import datasets
+
+    cls = getattr(datasets, _TORCHVISION[name])
+    try:
+        return cls(str(root), train=train, download=False)
+    except RuntimeError as missing:  # torchvision: "Dataset not found ..."
+        if not download:
+            raise DatasetUnavailableError(
+                _offline_message(name, root, "download=False")
+            ) from missing
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(str(root), train=train, download=True)
+    except (URLError, OSError, RuntimeError) as err:  # no network, DNS, HTTP errors
+        raise DatasetUnavailableError(
+            _offline_message(name, root, f"downloading it failed ({type(err).__name__}: {err})")
+        ) from err
+
+
+def _load_torchvision(
+    name: str, split: str, seed: int, root, download: bool, val_fraction: float
+) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    root = Path(root) if root is not None else default_root()
+    ds = _torchvision_dataset(name, split != "test", root, download)
+    data = ds.data  # MNIST: uint8 tensor (N, 28, 28); CIFAR10: uint8 ndarray (N, 32, 32, 3)
+    if isinstance(data, np.ndarray):
+        pixels = torch.from_numpy(data).permute(0, 3, 1, 2)
+    else:
+        pixels = data.unsqueeze(1)
+    pixels = pixels.float().div_(255.0)
+    labels = torch.as_tensor(ds.targets, dtype=torch.int64)
+    if split != "test":
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+        n_val = round(val_fraction * len(labels))
+        idx = order[:n_val] if split == "val" else order[n_val:]
+        pixels, labels = pixels[idx], labels[idx]
+    return pixels, labels, tuple(ds.classes)
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def make_shapes(
+    n: int, *, seed: int = 0, image_size: int = 32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``n`` colour images of ten shape classes, deterministically from ``seed``.
+
+    Each image is one shape (see ``SHAPES_CLASSES``) at a random position, size and
+    rotation, in a random colour, on a background with a colour gradient, a small
+    distracting blob and pixel noise. Labels are balanced (``i % 10`` before
+    shuffling). Returns pixels in [0, 1] of shape (n, 3, image_size, image_size) and
+    labels of shape (n,).
+
+    Everything is vectorised over images, so 10,000 images take about a second.
+    """
+    if not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n={n!r}: expected a positive int")
+    if not isinstance(image_size, int) or image_size < 8:
+        raise ValueError(f"image_size={image_size!r}: expected an int >= 8")
+    g = torch.Generator().manual_seed(seed)
+
+    def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(*shape, generator=g)
+
+    labels = (torch.arange(n) % len(SHAPES_CLASSES))[torch.randperm(n, generator=g)]
+    pixel = 2.0 / image_size  # width of one pixel in the [-1, 1] coordinate frame
+    axis = (torch.arange(image_size) + 0.5) * pixel - 1.0
+    ys, xs = torch.meshgrid(axis, axis, indexing="ij")  # (S, S) each
+
+    # Pose: centre, half-size and rotation of each shape.
+    cx, cy = uniform(-0.3, 0.3, n, 1, 1), uniform(-0.3, 0.3, n, 1, 1)
+    scale = uniform(0.5, 0.8, n, 1, 1)
+    theta = uniform(0.0, 2 * math.pi, n, 1, 1)
+    dx, dy = xs - cx, ys - cy  # (n, S, S)
+    u = (dx * torch.cos(theta) + dy * torch.sin(theta)) / scale  # shape-local coordinates
+    v = (-dx * torch.sin(theta) + dy * torch.cos(theta)) / scale
+
+    # Signed distance to each shape's edge (negative inside), in shape units; computed
+    # only for the images of that class.
+    dist = torch.empty(n, image_size, image_size)
+    for c, fn in enumerate(_SHAPE_SDFS):
+        idx = (labels == c).nonzero(as_tuple=True)[0]
+        if len(idx):
+            dist[idx] = fn(u[idx], v[idx])
+    # Anti-aliased coverage: a one-pixel ramp across the edge.
+    alpha = (0.5 - dist * scale / pixel).clamp_(0, 1).unsqueeze(1)  # (n, 1, S, S)
+
+    # Colours: background with a linear gradient, foreground kept apart from it.
+    bg = uniform(0.0, 1.0, n, 3, 1, 1)
+    direction = uniform(0.0, 2 * math.pi, n, 1, 1)
+    ramp = (xs * torch.cos(direction) + ys * torch.sin(direction)).unsqueeze(1)  # (n,1,S,S)
+    background = bg + uniform(-0.2, 0.2, n, 3, 1, 1) * ramp
+    offset = torch.randn(n, 3, 1, 1, generator=g)
+    offset = offset / offset.norm(dim=1, keepdim=True) * uniform(0.5, 0.9, n, 1, 1, 1)
+    fg = (bg + offset).clamp(0, 1)
+    images = background * (1 - alpha) + fg * alpha
+
+    # Distractor: a small blob of random colour that carry no label information.
+    for _ in range(1):
+        bx, by = uniform(-0.9, 0.9, n, 1, 1), uniform(-0.9, 0.9, n, 1, 1)
+        radius = uniform(0.04, 0.12, n, 1, 1)
+        blob = (radius - ((xs - bx) ** 2 + (ys - by) ** 2).sqrt()) / pixel + 0.5
+        blob = blob.clamp_(0, 1).unsqueeze(1) * (torch.rand(n, 1, 1, 1, generator=g) < 0.6)
+        images = images * (1 - blob) + uniform(0, 1, n, 3, 1, 1) * blob
+
+    noise = torch.randn(n, 3, image_size, image_size, generator=g) * uniform(0.02, 0.08, n, 1, 1, 1)
+    return (images + noise).clamp_(0, 1), labels
+
+
+def _disk(u, v):
+    return (u * u + v * v).sqrt() - 1.0
+
+
+def _ring(u, v):
+    return ((u * u + v * v).sqrt() - 0.72).abs() - 0.28
+
+
+def _square(u, v):
+    return torch.maximum(u.abs(), v.abs()) - 0.82
+
+
+def _frame(u, v):
+    return (torch.maximum(u.abs(), v.abs()) - 0.7).abs() - 0.22
+
+
+def _triangle(u, v):
+    # Equilateral triangle: the largest of three half-plane distances.
+    angles = (math.pi / 2, math.pi / 2 + 2 * math.pi / 3, math.pi / 2 + 4 * math.pi / 3)
+    sides = [u * math.cos(a) + v * math.sin(a) for a in angles]
+    return torch.maximum(torch.maximum(sides[0], sides[1]), sides[2]) - 0.55
+
+
+def _plus(u, v):
+    bar_h = torch.maximum(u.abs() - 0.95, v.abs() - 0.3)
+    bar_v = torch.maximum(u.abs() - 0.3, v.abs() - 0.95)
+    return torch.minimum(bar_h, bar_v)
+
+
+def _ellipse(u, v):
+    return ((u / 1.05) ** 2 + (v / 0.48) ** 2).sqrt().sub(1.0) * 0.48
+
+
+def _stripes(u, v):
+    # Three bars inside a disk: a texture, not an outline, tells this class apart.
+    bars = 0.22 - (torch.remainder(u + 0.2, 0.8) - 0.4).abs()
+    return torch.maximum(_disk(u, v), bars.neg())
+
+
+def _checker(u, v):
+    cells = torch.sin(u * math.pi * 1.25) * torch.sin(v * math.pi * 1.25)
+    return torch.maximum(_square(u, v), -cells * 0.5)
+
+
+def _crescent(u, v):
+    inner = ((u - 0.45) ** 2 + v * v).sqrt() - 0.8
+    return torch.maximum(_disk(u, v), -inner)
+
+
+_SHAPE_SDFS = (
+    _disk, _ring, _square, _frame, _triangle,
+    _plus, _ellipse, _stripes, _checker, _crescent,
+)  # fmt: skip

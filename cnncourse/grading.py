@@ -1,0 +1,192 @@
+"""Helpers that nbgrader test cells call.
+
+Each check raises ``AssertionError`` with a message that says what was expected, what
+came back and where they differ, so a failing test cell reads like feedback rather than
+a bare traceback. ``forbid`` catches calls to the torch op an exercise asks students to
+write themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import torch
+from torch.overrides import TorchFunctionMode, resolve_name
+
+__all__ = [
+    "ForbiddenCallError",
+    "check_tensor",
+    "check_close",
+    "check_shape",
+    "check_number",
+    "forbid",
+    "reference",
+    "run_exercise",
+]
+
+
+class ForbiddenCallError(AssertionError):
+    """The solution called an operation the exercise asks to implement by hand."""
+
+
+def _fail(name: str, message: str) -> None:
+    raise AssertionError(f"{name}: {message}")
+
+
+def run_exercise(fn: Callable, *args, name: str | None = None, **kwargs):
+    """Call the student's ``fn``; turn 'not implemented yet' into a readable failure."""
+    label = name or getattr(fn, "__name__", "your function")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise AssertionError(
+            f"{label} is not implemented yet: replace `raise NotImplementedError()` "
+            "with your solution and run its cell again"
+        ) from None
+
+
+def check_shape(actual, expected_shape: Iterable[int], name: str = "output") -> None:
+    """``actual`` is a tensor of shape ``expected_shape``."""
+    if not isinstance(actual, torch.Tensor):
+        _fail(name, f"expected a torch.Tensor, got {type(actual).__name__}")
+    expected_shape = tuple(expected_shape)
+    if tuple(actual.shape) != expected_shape:
+        _fail(name, f"expected shape {expected_shape}, got {tuple(actual.shape)}")
+
+
+def check_tensor(
+    actual,
+    expected: torch.Tensor,
+    name: str = "output",
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+    check_dtype: bool = True,
+) -> None:
+    """Type, then shape, then dtype, then values within ``atol + rtol * |expected|``.
+
+    The message for a value mismatch names how many entries differ, the largest
+    difference and the first index where it happens.
+    """
+    check_shape(actual, expected.shape, name)
+    if check_dtype and actual.dtype != expected.dtype:
+        _fail(name, f"expected dtype {expected.dtype}, got {actual.dtype}")
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    nan_a, nan_e = torch.isnan(a), torch.isnan(e)
+    if not torch.equal(nan_a, nan_e):
+        where = tuple(int(i) for i in (nan_a ^ nan_e).nonzero()[0])
+        _fail(
+            name,
+            f"NaN where none is expected (or the reverse), first at index {where}; "
+            "look for a division by zero or an exp that overflows",
+        )
+    a, e = a.masked_fill(nan_a, 0), e.masked_fill(nan_e, 0)
+    diff = (a - e).abs()
+    bad = diff > atol + rtol * e.abs()
+    if bad.any():
+        first = tuple(int(i) for i in bad.nonzero()[0])
+        _fail(
+            name,
+            f"{int(bad.sum())} of {bad.numel()} values differ from the reference "
+            f"(largest difference {diff.max().item():.3g}); first at index {first}: "
+            f"expected {e[first].item():.6g}, got {a[first].item():.6g}",
+        )
+
+
+def check_close(
+    actual, expected, name: str = "output", *, rtol: float = 1e-4, atol: float = 1e-5
+) -> None:
+    """:func:`check_tensor` without the dtype check (for float32 vs float64 answers)."""
+    check_tensor(actual, expected, name, rtol=rtol, atol=atol, check_dtype=False)
+
+
+def check_number(
+    actual,
+    expected: float,
+    name: str = "answer",
+    *,
+    rel: float = 0.0,
+    abs_tol: float = 0.0,
+    hint: str = "",
+) -> None:
+    """A numeric answer (a size, a count); exact unless tolerances are given."""
+    if isinstance(actual, torch.Tensor) and actual.numel() == 1:
+        actual = actual.item()
+    if isinstance(actual, bool) or not isinstance(actual, (int, float)):
+        _fail(name, f"expected a number, got {type(actual).__name__} ({actual!r})")
+    if not math.isclose(actual, expected, rel_tol=rel, abs_tol=abs_tol):
+        _fail(name, f"expected {expected!r}, got {actual!r}" + (f": {hint}" if hint else ""))
+
+
+class _Forbid(TorchFunctionMode):
+    def __init__(self, banned: dict[Callable, str], exercise: str) -> None:
+        super().__init__()
+        self.banned = banned
+        self.exercise = exercise
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.banned:
+            raise ForbiddenCallError(
+                f"{self.exercise} calls {self.banned[func]}, which this exercise asks you to "
+                "write yourself from basic tensor operations"
+            )
+        return func(*args, **(kwargs or {}))
+
+
+# Reference functions in cnncourse that an exercise may forbid are wrapped by
+# `reference`; `forbid` marks them as banned for the duration of a test block.
+_banned_references: ContextVar[dict[Callable, str] | None] = ContextVar(
+    "_banned_references", default=None
+)
+
+
+def reference(fn: Callable) -> Callable:
+    """Mark a cnncourse reference implementation so test cells can forbid calling it.
+
+    The wrapper costs one context-variable lookup per call. It survives
+    ``from cnncourse.layers import conv2d``, which patching the module would not.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        banned = _banned_references.get()
+        if banned and wrapper in banned:
+            raise ForbiddenCallError(
+                f"{banned[wrapper]} calls {fn.__module__}.{fn.__name__}, the reference this "
+                "exercise is graded against: write your own version"
+            )
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@contextmanager
+def forbid(*funcs: Callable, exercise: str = "your solution"):
+    """Fail any call, inside the block, to the functions in ``funcs``.
+
+    torch functions and Tensor methods are caught through
+    ``torch.overrides.TorchFunctionMode``, so ``torch.softmax(x)``, ``F.softmax(x)`` and
+    ``x.softmax()`` are all seen, however the student spells the call. cnncourse
+    references wrapped with :func:`reference` are caught too.
+    """
+    torch_funcs: dict[Callable, str] = {}
+    refs = dict(_banned_references.get() or {})
+    for f in funcs:
+        if hasattr(f, "__wrapped__") and getattr(f, "__module__", "").startswith("cnncourse"):
+            refs[f] = exercise
+            continue
+        try:
+            torch_funcs[f] = resolve_name(f) or getattr(f, "__qualname__", repr(f))
+        except Exception:  # noqa: BLE001 -- resolve_name is only defined for torch callables
+            torch_funcs[f] = getattr(f, "__qualname__", repr(f))
+    token = _banned_references.set(refs)
+    try:
+        with _Forbid(torch_funcs, exercise):
+            yield
+    finally:
+        _banned_references.reset(token)

@@ -1,0 +1,24 @@
+"""nbgrader configuration for cnncourse.
+
+The course folder is this repository: nbgrader's "source" step reads the instructor
+notebooks in solutions/, and its "release" step writes the student versions into
+notebooks/ (`make release`). Everything else nbgrader makes (gradebook.db, submitted/,
+autograded/, feedback/) stays local and is git-ignored.
+"""
+
+c = get_config()  # noqa: F821 -- injected by traitlets when nbgrader loads this file
+
+c.CourseDirectory.course_id = "cnncourse"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+
+# Training cells are sized for about a minute on a 2-core laptop; grading mode makes
+# them far shorter, but a slow machine grading many notebooks at once needs headroom.
+# The default of 30 s per cell would fail honest work; a hanging cell still ends.
+c.Execute.timeout = 300
+c.ExecutePreprocessor.timeout = 300
+# A submission that deleted or reordered graded cells is still graded against the
+# instructor's version rather than crashing the whole run.
+c.OverwriteCells.add_missing_cells = True
+# Students see "raise NotImplementedError()" where a solution goes.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

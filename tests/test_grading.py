@@ -1,0 +1,90 @@
+"""cnncourse.grading: checks fail with messages that say what differs; forbid catches ops."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnncourse import grading
+
+
+def test_check_tensor_reports_type_shape_dtype_then_values():
+    ref = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(AssertionError, match="out: expected a torch.Tensor, got list"):
+        grading.check_tensor([1, 2], ref, "out")
+    with pytest.raises(AssertionError, match=r"expected shape \(2, 2\), got \(4,\)"):
+        grading.check_tensor(ref.flatten(), ref, "out")
+    with pytest.raises(AssertionError, match="expected dtype torch.float32, got torch.float64"):
+        grading.check_tensor(ref.double(), ref, "out")
+    bad = ref.clone()
+    bad[1, 0] = 3.5
+    with pytest.raises(
+        AssertionError, match=r"1 of 4 values differ.*index \(1, 0\): expected 3, got 3.5"
+    ):
+        grading.check_tensor(bad, ref, "out")
+    with pytest.raises(AssertionError, match="NaN"):
+        grading.check_tensor(ref / 0 * 0, ref, "out")
+    grading.check_tensor(ref + 1e-7, ref, "out")  # within tolerance
+    grading.check_close(ref.double(), ref, "out")  # dtype not checked
+
+
+def test_check_number():
+    grading.check_number(55, 55, "conv1 size")
+    grading.check_number(torch.tensor(27), 27)
+    with pytest.raises(AssertionError, match="conv1 size: expected 55, got 54: check the padding"):
+        grading.check_number(54, 55, "conv1 size", hint="check the padding")
+    with pytest.raises(AssertionError, match="expected a number, got str"):
+        grading.check_number("55", 55)
+    with pytest.raises(AssertionError, match="expected a number, got bool"):
+        grading.check_number(True, 1)
+
+
+def test_run_exercise_explains_not_implemented():
+    def todo(x):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError, match="todo is not implemented yet"):
+        grading.run_exercise(todo, 1)
+    assert grading.run_exercise(lambda x: x + 1, 1) == 2
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: torch.softmax(x, -1),
+        lambda x: F.softmax(x, -1),
+        lambda x: x.softmax(-1),
+        lambda x: torch.special.softmax(x, -1),
+    ],
+)
+def test_forbid_catches_every_spelling(call):
+    x = torch.randn(2, 3)
+    with pytest.raises(grading.ForbiddenCallError, match="my_softmax calls .*softmax"):
+        with grading.forbid(
+            torch.softmax,
+            F.softmax,
+            torch.Tensor.softmax,
+            torch.special.softmax,
+            exercise="my_softmax",
+        ):
+            call(x)
+
+
+def test_forbid_allows_other_ops_and_ends_with_the_block():
+    x = torch.randn(2, 3)
+    with grading.forbid(torch.softmax, F.conv2d):
+        y = x.exp() / x.exp().sum(-1, keepdim=True)
+    torch.testing.assert_close(y, torch.softmax(x, -1))  # allowed again after the block
+
+
+def test_forbid_catches_wrapped_cnncourse_references_even_when_imported_by_name():
+    @grading.reference
+    def double(x):
+        return 2 * x
+
+    double.__module__ = "cnncourse.fake"
+    alias = double  # like `from cnncourse.layers import conv2d`
+    assert alias(2) == 4
+    with pytest.raises(grading.ForbiddenCallError, match="exercise_x calls"):
+        with grading.forbid(double, exercise="exercise_x"):
+            alias(3)
+    assert alias(3) == 6

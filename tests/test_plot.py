@@ -1,0 +1,47 @@
+"""cnncourse.plot: every plot draws what it is given and rejects bad shapes."""
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from cnncourse import data, plot
+from cnncourse.train import History
+
+
+def test_plot_history_one_and_many():
+    h = History(
+        train_loss=[2.0, 1.0], train_acc=[0.3, 0.6], val_loss=[2.1, 1.2], val_acc=[0.2, 0.5]
+    )
+    fig = plot.plot_history(h)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert len(fig.axes[0].lines) == 2  # train + val
+    fig = plot.plot_history({"a": h, "b": h}, title="two runs")
+    assert len(fig.axes[1].lines) == 4
+    with pytest.raises(ValueError, match="histories"):
+        plot.plot_history({})
+
+
+def test_show_images_grey_colour_and_predictions():
+    digits = data.load_dataset("digits", "test")
+    fig = plot.show_images(digits.images[:10], digits.labels[:10], dataset=digits, ncols=5)
+    assert len(fig.axes) == 10 and fig.axes[0].get_title() == digits.classes[digits.labels[0]]
+    shapes = data.load_dataset("shapes", "test", num_samples=6)
+    wrong = (shapes.labels + 1) % 10
+    fig = plot.show_images(shapes.images, shapes.labels, predictions=wrong, dataset=shapes)
+    assert fig.axes[0].title.get_color() == "red"
+    assert fig.axes[0].images[0].get_array().shape == (32, 32, 3)
+    with pytest.raises(ValueError, match="images"):
+        plot.show_images(torch.zeros(3, 8, 8))
+
+
+def test_filters_feature_maps_and_bars():
+    fig = plot.show_filters(torch.randn(6, 3, 5, 5))
+    assert sum(bool(ax.images) for ax in fig.axes) == 6
+    fig = plot.show_filters(torch.randn(4, 16, 3, 3))
+    assert fig.axes[0].images[0].get_array().shape == (3, 3)
+    fig = plot.show_feature_maps(torch.randn(1, 40, 7, 7), max_maps=12)
+    assert sum(bool(ax.images) for ax in fig.axes) == 12
+    with pytest.raises(ValueError, match="one image"):
+        plot.show_feature_maps(torch.randn(2, 4, 7, 7))
+    fig = plot.bar_chart({"LeNet": 61_706, "AlexNet": 61_100_840}, log=True)
+    assert len(fig.axes[0].patches) == 2

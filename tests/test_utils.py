@@ -1,0 +1,66 @@
+"""cnncourse.utils: device choice, seeding, grading mode."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from cnncourse import utils
+
+
+def test_device_order_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.delenv("CNNCOURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert utils.get_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(utils, "_mps_available", lambda: True)
+    assert utils.get_device().type == "mps"
+    monkeypatch.setattr(utils, "_mps_available", lambda: False)
+    assert utils.get_device().type == "cpu"
+
+
+def test_device_can_be_forced(monkeypatch):
+    monkeypatch.setenv("CNNCOURSE_DEVICE", "cpu")
+    assert utils.get_device() == torch.device("cpu")
+    assert utils.get_device("cpu") == torch.device("cpu")
+
+
+def test_missing_device_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="prefer='cuda'.*not available"):
+        utils.get_device("cuda")
+    monkeypatch.setattr(utils, "_mps_available", lambda: False)
+    with pytest.raises(ValueError, match="prefer='mps'"):
+        utils.get_device("mps")
+
+
+def test_seed_everything_repeats_all_generators():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(3)
+
+    utils.seed_everything(7)
+    a = draw()
+    utils.seed_everything(7)
+    b = draw()
+    assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+    gen = utils.seed_everything(7)
+    assert gen.initial_seed() == 7
+    with pytest.raises(ValueError, match="seed="):
+        utils.seed_everything(-1)
+
+
+def test_grading_mode_follows_nbgrader_variable(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert utils.grading_mode() is False
+    for value in ("autograde", "validate"):
+        monkeypatch.setenv("NBGRADER_EXECUTION", value)
+        assert utils.grading_mode() is True
+
+
+def test_setup_notebook_and_report(capsys, monkeypatch):
+    monkeypatch.setenv("CNNCOURSE_DEVICE", "cpu")
+    device = utils.setup_notebook(seed=3)
+    assert device.type == "cpu" and "device=cpu" in capsys.readouterr().out
+    report = utils.environment_report()
+    assert report["torch"] == torch.__version__ and report["device"] == "cpu"
