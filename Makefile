@@ -10,6 +10,8 @@ LAB_ARGS ?=
 # Jupyter refuses to start as root (common in containers) unless told it is fine.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
+# nbgrader shells out to tools in the venv (alembic for the gradebook), so put them on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9][0-9]_*))
 
 .PHONY: install lab test test-fast release grade bench lint clean help

@@ -289,7 +289,8 @@ def _torchvision_dataset(name: str, train: bool, root: Path, download: bool):
         return cls(str(root), train=train, download=True)
     except (URLError, OSError, RuntimeError) as err:  # no network, DNS, HTTP errors
         raise DatasetUnavailableError(
-            _offline_message(name, root, f"downloading it failed ({type(err).__name__}: {err})")
+            # torchvision's message lists every mirror tried, over several lines.
+            _offline_message(name, root, f"downloading it failed ({' '.join(str(err).split())})")
         ) from err
 
 

@@ -67,6 +67,16 @@ def _autocast(device: torch.device, amp: bool):
     return nullcontext()
 
 
+def _resolve(device, amp: bool | None, channels_last: bool | None):
+    """The device to use, and whether AMP and channels_last apply: both default to on for
+    CUDA and are always off elsewhere."""
+    device = torch.device(device) if device is not None else get_device()
+    on_cuda = device.type == "cuda"
+    amp = on_cuda if amp is None else (amp and on_cuda)
+    channels_last = on_cuda if channels_last is None else (channels_last and on_cuda)
+    return device, amp, channels_last
+
+
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
     if channels_last and x.ndim == 4:
@@ -117,10 +127,7 @@ def fit(
         raise ValueError(f"max_batches={max_batches!r}: expected a positive int or None")
     if max_batches is None and grading_mode():
         max_batches = 5
-    device = torch.device(device) if device is not None else get_device()
-    on_cuda = device.type == "cuda"
-    amp = on_cuda if amp is None else (amp and on_cuda)
-    channels_last = on_cuda if channels_last is None else (channels_last and on_cuda)
+    device, amp, channels_last = _resolve(device, amp, channels_last)
 
     model.to(device)
     if channels_last:
@@ -146,7 +153,7 @@ def fit(
             x, y = _to_device(x, device, channels_last), y.to(device, non_blocking=True)
             with _autocast(device, amp):
                 logits = model(x)
-                loss = loss_fn(logits, y)
+                loss = loss_fn(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -213,10 +220,7 @@ def evaluate(
     Returns ``{'loss': ..., 'acc': ..., 'n': number of examples}``. The model's
     train/eval mode is restored afterwards.
     """
-    device = torch.device(device) if device is not None else get_device()
-    on_cuda = device.type == "cuda"
-    amp = on_cuda if amp is None else (amp and on_cuda)
-    channels_last = on_cuda if channels_last is None else (channels_last and on_cuda)
+    device, amp, channels_last = _resolve(device, amp, channels_last)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     was_training = model.training
     model.to(device).eval()
