@@ -23,6 +23,7 @@ __all__ = [
     "check_close",
     "check_shape",
     "check_number",
+    "copy_weights",
     "forbid",
     "reference",
     "run_exercise",
@@ -190,3 +191,30 @@ def forbid(*funcs: Callable, exercise: str = "your solution"):
             yield
     finally:
         _banned_references.reset(token)
+
+
+def copy_weights(source: torch.nn.Module, target: torch.nn.Module) -> torch.nn.Module:
+    """Copy every parameter and buffer of ``source`` into ``target`` by position.
+
+    The two ``state_dict``s are paired in registration order, so the names may differ
+    (``features.0.weight`` against ``stem.conv.weight``) but the shapes must agree one by
+    one. This is how a student's module is checked by function: give it the reference's
+    weights, then compare outputs. Returns ``target``.
+    """
+    src, dst = source.state_dict(), target.state_dict()
+    src_items, dst_items = list(src.items()), list(dst.items())
+    for i, ((s_name, s), (d_name, d)) in enumerate(zip(src_items, dst_items, strict=False)):
+        if s.shape != d.shape:
+            raise AssertionError(
+                f"weight #{i}: the reference's {s_name} has shape {tuple(s.shape)} but yours "
+                f"({d_name}) has {tuple(d.shape)}: check the layer sizes and their order"
+            )
+    if len(src_items) != len(dst_items):
+        raise AssertionError(
+            f"the reference has {len(src_items)} parameter and buffer tensors, yours has "
+            f"{len(dst_items)}: check for a missing or extra layer (or bias, or batch norm)"
+        )
+    target.load_state_dict(
+        {d_name: s for (_, s), (d_name, _) in zip(src_items, dst_items, strict=True)}
+    )
+    return target

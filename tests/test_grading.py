@@ -88,3 +88,38 @@ def test_forbid_catches_wrapped_cnncourse_references_even_when_imported_by_name(
         with grading.forbid(double, exercise="exercise_x"):
             alias(3)
     assert alias(3) == 6
+
+
+def test_copy_weights_pairs_tensors_by_position_and_names_mismatches():
+    from torch import nn
+
+    src = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.LazyLinear(3))
+    src(torch.randn(2, 1, 5, 5))  # materialise the lazy layer
+    src[1].running_mean.normal_()
+
+    class Named(nn.Module):  # other names, same order and shapes
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.bn = nn.BatchNorm2d(2)
+            self.fc = nn.Linear(18, 3)
+
+        def forward(self, x):
+            return self.fc(self.bn(self.conv(x)).flatten(1))
+
+    dst = grading.copy_weights(src, Named())
+    src.eval()
+    dst.eval()
+    x = torch.randn(4, 1, 5, 5)
+    torch.testing.assert_close(dst(x), src(x))
+    torch.testing.assert_close(dst.bn.running_mean, src[1].running_mean)
+
+    wider = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3))
+    with pytest.raises(AssertionError, match=r"weight #0: the reference's 0.weight has shape "):
+        grading.copy_weights(src, wider)
+    # a missing bias shifts every later tensor by one: caught where the shapes part ways
+    no_bias = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.BatchNorm2d(2))
+    with pytest.raises(AssertionError, match=r"running_var has shape \(2,\) but yours"):
+        grading.copy_weights(src, no_bias)
+    with pytest.raises(AssertionError, match="the reference has 9 parameter and buffer tensors, yours has 2"):
+        grading.copy_weights(src, nn.Sequential(nn.Conv2d(1, 2, 3)))
