@@ -1,0 +1,45 @@
+"""The one weight-initialisation function every model calls, and a shared argument check."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def init_weights(module: nn.Module, nonlinearity: str = "relu") -> None:
+    """Initialise ``module`` and all its children in place; call it at the end of ``__init__``.
+
+    - convolutions: He (Kaiming) normal with ``fan_in`` = C_in/groups * kH * kW, which keeps
+      the variance of activations roughly constant layer after layer through ReLUs (He et
+      al. 2015); bias zero. (torchvision uses ``fan_out``; with batch norm after every
+      conv it makes no difference, but without it, as in GoogLeNet's paper form, a 1x1
+      reduce from 832 to 32 channels would multiply the signal by sqrt(832/32) ~ 5.)
+    - batch norm: weight 1, bias 0, so each block starts as a plain normalisation.
+    - linear: He normal with ``fan_in`` too; bias zero.
+
+    ``nonlinearity`` ("relu", "tanh", "sigmoid", "linear") sets the gain for networks
+    that do not use ReLU, such as the classic LeNet.
+    """
+    if nonlinearity not in {"relu", "tanh", "sigmoid", "linear"}:
+        raise ValueError(
+            f"nonlinearity={nonlinearity!r}: expected 'relu', 'tanh', 'sigmoid' or 'linear'"
+        )
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity=nonlinearity)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            if m.weight is not None:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity=nonlinearity)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    """Raise ``ValueError`` naming the argument unless ``value`` is a positive int."""
+    # bool is an int subclass; True channels is a bug, not a 1.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r}: expected a positive int")
