@@ -121,5 +121,7 @@ def test_copy_weights_pairs_tensors_by_position_and_names_mismatches():
     no_bias = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.BatchNorm2d(2))
     with pytest.raises(AssertionError, match=r"running_var has shape \(2,\) but yours"):
         grading.copy_weights(src, no_bias)
-    with pytest.raises(AssertionError, match="the reference has 9 parameter and buffer tensors, yours has 2"):
+    with pytest.raises(
+        AssertionError, match="the reference has 9 parameter and buffer tensors, yours has 2"
+    ):
         grading.copy_weights(src, nn.Sequential(nn.Conv2d(1, 2, 3)))
