@@ -137,9 +137,10 @@ def conv2d(
     _check_window((h, w), (kh, kw), p, d)
 
     if kh == kw == 1 and s == (1, 1) and p == (0, 0) and groups == 1:
-        # 1x1 convolution: a channel-mixing matrix applied at every pixel
-        out = torch.matmul(weight.view(c_out, c), x.reshape(n, c, h * w))  # (N, C_out, H*W)
-        out = out.view(n, c_out, h, w)
+        # 1x1 convolution: a channel-mixing matrix applied at every pixel. (bmm with the
+        # weight expanded over the batch is a view; matmul's broadcasting would copy x.)
+        filters = weight.view(1, c_out, c).expand(n, c_out, c)
+        out = torch.bmm(filters, x.reshape(n, c, h * w)).view(n, c_out, h, w)
     elif s == (1, 1) and groups == 1 and c >= 16:
         out = _ShiftedConv.apply(x, weight, p, d)
     else:
@@ -162,7 +163,10 @@ def _conv2d_im2col(x: Tensor, weight: Tensor, s, p, d, groups: int) -> Tensor:
     win = win.reshape(n, groups, cg, h_out, w_out, kh, kw).permute(0, 1, 2, 5, 6, 3, 4)
     cols = win.reshape(n, groups, cg * kh * kw, h_out * w_out)  # (N, G, K, L)
     filters = weight.reshape(groups, c_out // groups, cg * kh * kw)  # (G, C_out/G, K)
-    out = torch.matmul(filters, cols)  # (N, G, C_out/G, L)
+    if groups == 1:  # one matrix product per image; the expanded weight is a view
+        out = torch.bmm(filters.expand(n, c_out, cg * kh * kw), cols.view(n, -1, h_out * w_out))
+    else:
+        out = torch.matmul(filters, cols)  # (N, G, C_out/G, L)
     return out.view(n, c_out, h_out, w_out)
 
 
@@ -347,7 +351,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 @reference
 def relu(x: Tensor) -> Tensor:
     """max(x, 0) elementwise, like ``F.relu``; its gradient is 1 where x > 0, else 0."""
-    return torch.where(x > 0, x, 0.0)
+    return x.clamp(min=0)  # one pass; clamp's gradient at exactly 0 is 0, as relu's
 
 
 @reference
@@ -357,7 +361,7 @@ def sigmoid(x: Tensor) -> Tensor:
     Computed as (1 + tanh(x / 2)) / 2, the same function: tanh never overflows, so very
     negative x gives 0 rather than 1 / inf, and the gradient s(1 - s) stays finite.
     """
-    return 0.5 * (1 + torch.tanh(0.5 * x))
+    return torch.tanh(x * 0.5).mul(0.5).add_(0.5)  # add_ in place: one fewer tensor
 
 
 # ---------------------------------------------------------------------------------------
@@ -409,22 +413,25 @@ def batch_norm(
                 f"x: shape {tuple(x.shape)} has one value per channel; training "
                 "mode needs at least two to compute a variance"
             )
-        mean = x.mean(dim=dims)
-        var = ((x - mean.view(shape)) ** 2).mean(dim=dims)  # biased: used to normalise
+        # biased variance (divide by m) to normalise, as in the paper's algorithm
+        var, mean = torch.var_mean(x, dim=dims, correction=0)
         if running_mean is not None and running_var is not None:
-            with torch.no_grad():
+            with torch.no_grad():  # the running estimate of the variance is unbiased
                 running_mean.mul_(1 - momentum).add_(momentum * mean)
                 running_var.mul_(1 - momentum).add_(momentum * var * count / (count - 1))
     else:
         if running_mean is None or running_var is None:
             raise ValueError("running_mean, running_var: evaluation mode needs both")
         mean, var = running_mean, running_var
-    y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
+    # y = (x - mean) / sqrt(var + eps) * weight + bias, folded into one scale and shift
+    # per channel so the big tensor x is read once: y = x * scale + shift
+    scale = torch.rsqrt(var + eps)
     if weight is not None:
-        y = y * weight.view(shape)
+        scale = scale * weight
+    shift = -mean * scale
     if bias is not None:
-        y = y + bias.view(shape)
-    return y
+        shift = shift + bias
+    return torch.addcmul(shift.view(shape), x, scale.view(shape))
 
 
 @reference
