@@ -350,3 +350,27 @@ def test_dropout_statistics_and_edge_cases():
     assert layers.dropout(x, 0.5, training=False) is x
     assert torch.equal(layers.dropout(x, 0.0), x)
     assert torch.equal(layers.dropout(x, 1.0), torch.zeros_like(x))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_layers_run_on_cuda_like_torch():
+    dev = torch.device("cuda")
+    # cuDNN convolutions default to TF32 (10-bit mantissa); compare in full float32
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        _compare_on(dev)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
+def _compare_on(dev: torch.device) -> None:
+    x = torch.randn(2, 32, 12, 12, device=dev)
+    for w, kw in (
+        (torch.randn(8, 32, 3, 3, device=dev), {"padding": 1}),  # shifted path
+        (torch.randn(8, 4, 3, 3, device=dev), {"groups": 8, "stride": 2}),  # im2col path
+        (torch.randn(8, 32, 1, 1, device=dev), {}),  # 1x1
+    ):
+        ours, theirs = layers.conv2d(x, w, **kw), F.conv2d(x, w, **kw)
+        torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(layers.max_pool2d(x, 3, 2, 1), F.max_pool2d(x, 3, 2, 1))
