@@ -297,12 +297,14 @@ def test_bad_arguments_raise_value_error_naming_them(build, argument):
 
 @pytest.mark.parametrize("factory", [resnet.resnet_small, resnext.resnext_small])
 def test_small_variant_learns_shapes(factory):
-    """A few hundred offline images, four epochs: the training loss clearly falls.
+    """64 offline images, 25 epochs: the model must fit them well below chance.
 
-    Checked with seeds 0, 1, 2: the last epoch's loss was 0.84x the first's or less.
+    The classifier starts near uniform (loss ~ ln 10 = 2.30), so the fall is learning,
+    not undoing a bad start. With seeds 0, 1, 2 the last epoch's loss was 0.57-1.11.
     """
-    train, _, _ = make_loaders("shapes", batch_size=32, seed=0, num_train=256, num_eval=32)
+    train, _, _ = make_loaders("shapes", batch_size=32, seed=0, num_train=64, num_eval=32)
     torch.manual_seed(0)
-    history = fit(factory(), train, epochs=4, lr=3e-3, device="cpu", progress=False, verbose=False)
+    history = fit(factory(), train, epochs=25, lr=3e-3, device="cpu", progress=False, verbose=False)
     first, last = history.train_loss[0], history.train_loss[-1]
-    assert math.isfinite(last) and last < 0.9 * first, history.train_loss
+    assert first > math.log(10) - 0.2, history.train_loss  # started at chance
+    assert math.isfinite(last) and last < math.log(10) - 0.8, history.train_loss

@@ -14,7 +14,8 @@ def init_weights(module: nn.Module, nonlinearity: str = "relu") -> None:
       conv it makes no difference, but without it, as in GoogLeNet's paper form, a 1x1
       reduce from 832 to 32 channels would multiply the signal by sqrt(832/32) ~ 5.)
     - batch norm: weight 1, bias 0, so each block starts as a plain normalisation.
-    - linear: He normal with ``fan_in`` too; bias zero.
+    - linear: He normal with ``fan_in`` too, except the last (the classifier): normal
+      with std 0.01; bias zero.
 
     ``nonlinearity`` ("relu", "tanh", "sigmoid", "linear") sets the gain for networks
     that do not use ReLU, such as the classic LeNet.
@@ -36,6 +37,12 @@ def init_weights(module: nn.Module, nonlinearity: str = "relu") -> None:
             nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity=nonlinearity)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+    # The classifier (the last linear layer) starts small, so the first predictions are
+    # close to uniform and the first loss close to ln(num_classes): He init there gives
+    # confident random logits that the optimiser must first undo.
+    last = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    if last:
+        nn.init.normal_(last[-1].weight, std=0.01)
 
 
 def _check_positive_int(name: str, value: object) -> None:
