@@ -141,14 +141,8 @@ def conv_params(
 
     AlexNet conv1: ``conv_params(3, 96, 11) == 34_944``, the lecture's "(11*11*3 + 1)*96 = 35K".
     """
-    c_in, c_out = (
-        _positive_int(in_channels, "in_channels"),
-        _positive_int(out_channels, "out_channels"),
-    )
-    g = _positive_int(groups, "groups")
-    _check_groups(c_in, c_out, g)
-    kh, kw = _as_pair(kernel_size, "kernel_size", 1)
-    return c_out * (c_in // g) * kh * kw + (c_out if bias else 0)
+    weights = _filter_size(in_channels, out_channels, kernel_size, groups)  # per filter
+    return out_channels * weights + (out_channels if bias else 0)
 
 
 def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
@@ -175,15 +169,9 @@ def conv_macs(
     C_in / groups * kH * kW. The lecture's 5x5 example, 200 -> 32 channels at 32x32:
     ``conv_macs(200, 32, 5, 32) == 163_840_000`` ("~163M operations").
     """
-    c_in, c_out = (
-        _positive_int(in_channels, "in_channels"),
-        _positive_int(out_channels, "out_channels"),
-    )
-    g = _positive_int(groups, "groups")
-    _check_groups(c_in, c_out, g)
-    kh, kw = _as_pair(kernel_size, "kernel_size", 1)
+    weights = _filter_size(in_channels, out_channels, kernel_size, groups)
     h, w = _as_pair(output_size, "output_size", 1)
-    return h * w * c_out * (c_in // g) * kh * kw
+    return h * w * out_channels * weights
 
 
 def linear_macs(in_features: int, out_features: int) -> int:
@@ -191,12 +179,18 @@ def linear_macs(in_features: int, out_features: int) -> int:
     return _positive_int(in_features, "in_features") * _positive_int(out_features, "out_features")
 
 
-def _check_groups(c_in: int, c_out: int, groups: int) -> None:
-    if c_in % groups or c_out % groups:
+def _filter_size(in_channels: int, out_channels: int, kernel_size: Size, groups: int) -> int:
+    """Weights in one filter, C_in / groups * kH * kW, after checking every argument."""
+    c_in = _positive_int(in_channels, "in_channels")
+    c_out = _positive_int(out_channels, "out_channels")
+    g = _positive_int(groups, "groups")
+    if c_in % g or c_out % g:
         raise ValueError(
-            f"groups={groups}: in_channels ({c_in}) and out_channels ({c_out}) must both be "
+            f"groups={g}: in_channels ({c_in}) and out_channels ({c_out}) must both be "
             "divisible by groups"
         )
+    kh, kw = _as_pair(kernel_size, "kernel_size", 1)
+    return c_in // g * kh * kw
 
 
 def count_params(module: nn.Module, trainable_only: bool = False) -> int:
