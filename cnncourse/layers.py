@@ -18,6 +18,8 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .grading import reference
+from .shapes import _as_pair as _pair
+from .shapes import conv_output_size, pool_output_size
 
 __all__ = [
     "conv2d",
@@ -38,50 +40,12 @@ IntPair = int | tuple[int, int]
 # argument checks: every error names the argument and says what is wrong
 
 
-def _pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else value
-    if (
-        not isinstance(pair, (tuple, list))
-        or len(pair) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
-    ):
-        raise TypeError(f"{name}={value!r}: expected an int or a pair of ints")
-    if min(pair) < minimum:
-        raise ValueError(f"{name}={value!r}: must be >= {minimum}")
-    return int(pair[0]), int(pair[1])
-
-
 def _check_tensor(x: Tensor, name: str, ndims: tuple[int, ...]) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if x.dim() not in ndims:
         want = " or ".join(f"{d}-D" for d in ndims)
         raise ValueError(f"{name}: expected a {want} tensor, got shape {tuple(x.shape)}")
-
-
-def _check_window(
-    size: tuple[int, int],
-    kernel: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int] = (1, 1),
-) -> None:
-    for axis, n, k, p, d in zip("HW", size, kernel, padding, dilation, strict=True):
-        span = d * (k - 1) + 1
-        if span > n + 2 * p:
-            raise ValueError(
-                f"kernel_size: the {'dilated ' if d > 1 else ''}kernel spans {span} along {axis} "
-                f"but the padded input has only {n} + 2*{p} = {n + 2 * p}"
-            )
-
-
-def _out(n: int, k: int, s: int, p: int, d: int = 1, ceil_mode: bool = False) -> int:
-    """Output length along one axis: floor((n + 2p - d(k-1) - 1) / s) + 1 (torch's rule)."""
-    span = d * (k - 1) + 1
-    if not ceil_mode:
-        return (n + 2 * p - span) // s + 1
-    out = -(-(n + 2 * p - span) // s) + 1
-    # torch drops a last window that would start entirely inside the right padding
-    return out - 1 if (out - 1) * s >= n + p else out
 
 
 # ---------------------------------------------------------------------------------------
@@ -134,7 +98,7 @@ def conv2d(
         )
     if bias is not None and tuple(bias.shape) != (c_out,):
         raise ValueError(f"bias: expected shape ({c_out},), got {tuple(bias.shape)}")
-    _check_window((h, w), (kh, kw), p, d)
+    conv_output_size((h, w), (kh, kw), s, p, d)  # raises if the kernel does not fit
 
     if kh == kw == 1 and s == (1, 1) and p == (0, 0) and groups == 1:
         # 1x1 convolution: a channel-mixing matrix applied at every pixel. (bmm with the
@@ -237,16 +201,12 @@ class _ShiftedConv(torch.autograd.Function):
 def _pool_geometry(x: Tensor, kernel_size, stride, padding, ceil_mode: bool, fill: float):
     """Check the arguments and pad x (fill value) so every window lies inside it."""
     _check_tensor(x, "x", (4,))
+    h, w = x.shape[2:]
+    # the calculator checks every argument and applies torch's ceil_mode rule
+    out = pool_output_size((h, w), kernel_size, stride, padding, ceil_mode=ceil_mode)
     k = _pair(kernel_size, "kernel_size", 1)
     s = k if stride is None else _pair(stride, "stride", 1)
     p = _pair(padding, "padding", 0)
-    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(f"padding={padding!r}: must be at most half the kernel_size {k}")
-    h, w = x.shape[2:]
-    _check_window((h, w), k, p)
-    out = tuple(
-        _out(n, kk, ss, pp, 1, ceil_mode) for n, kk, ss, pp in zip((h, w), k, s, p, strict=True)
-    )
     # ceil mode may need a partial window past the right/bottom padding: pad that too
     extra = tuple(max(0, (out[a] - 1) * s[a] + k[a] - ((h, w)[a] + 2 * p[a])) for a in range(2))
     if any(p) or any(extra):

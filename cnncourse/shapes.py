@@ -517,18 +517,18 @@ def _op_geometry(func, args, kwargs):
         weight = args[1] if len(args) > 1 else kwargs["weight"]
         stride = args[3] if len(args) > 3 else kwargs.get("stride", 1)
         dilation = args[5] if len(args) > 5 else kwargs.get("dilation", 1)
-        return tuple(weight.shape[2:]), _pair(stride), _pair(dilation)
+        return tuple(weight.shape[2:]), _torch_pair(stride), _torch_pair(dilation)
     if name in _POOL_NAMES:
-        kernel = _pair(args[1] if len(args) > 1 else kwargs["kernel_size"])
+        kernel = _torch_pair(args[1] if len(args) > 1 else kwargs["kernel_size"])
         stride = args[2] if len(args) > 2 else kwargs.get("stride")
-        stride = kernel if stride is None or stride == [] or stride == () else _pair(stride)
+        stride = kernel if stride is None or stride == [] or stride == () else _torch_pair(stride)
         dilation = 1
         if name != "avg_pool2d":
             dilation = args[4] if len(args) > 4 else kwargs.get("dilation", 1)
-        return kernel, stride, _pair(dilation)
+        return kernel, stride, _torch_pair(dilation)
     if name in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
         x = args[0]
-        out = _pair(args[1] if len(args) > 1 else kwargs["output_size"])
+        out = _torch_pair(args[1] if len(args) > 1 else kwargs["output_size"])
         size = tuple(x.shape[-2:])
         out = tuple(size[a] if out[a] is None else out[a] for a in range(2))
         if out == (1, 1) or out == size:
@@ -539,7 +539,8 @@ def _op_geometry(func, args, kwargs):
     return None
 
 
-def _pair(v) -> tuple[int, int]:
+def _torch_pair(v) -> tuple[int, int]:
+    """An (h, w) pair from an argument as torch passes it: int, [k] or [h, w], unchecked."""
     if isinstance(v, int):
         return (v, v)
     v = tuple(v)
