@@ -4,7 +4,8 @@
   write nothing to stderr;
 - notebooks/ is exactly what `nbgrader generate_assignment` makes from solutions/;
 - an nbgrader round trip in a temporary course folder: the solution scores full marks,
-  the untouched release scores zero, and autograding finishes well inside its timeout.
+  the untouched release scores zero, a submission with one plausible mistake loses exactly
+  the points of the cells that test it, and autograding finishes well inside its timeout.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import nbformat
 import pytest
 from conftest import RELEASE, ROOT, SOLUTIONS, assignments, tool_env
 from nbclient import NotebookClient
+from test_wrong_answers import ROUND_TRIP, wrong_submission
 
 pytestmark = pytest.mark.notebooks
 ASSIGNMENTS = assignments()
@@ -117,10 +119,21 @@ def test_nbgrader_round_trip(course, assignment):
         for nb in _notebooks(source):
             shutil.copy(nb, dest / nb.name)
         (dest / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC")
+    # A third student hands in the solution with one plausible mistake (test_wrong_answers).
+    wrong = None
+    if assignment in ROUND_TRIP:
+        wrong_nb, wrong = wrong_submission(assignment)
+        dest = course / "submitted" / "wrong_student" / assignment
+        dest.mkdir(parents=True, exist_ok=True)
+        (path,) = _notebooks(course / "solutions" / assignment)
+        nbformat.write(wrong_nb, dest / path.name)
+        (dest / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC")
 
     start = time.perf_counter()
     _nbgrader(course, "autograde", assignment, "--force", timeout=600)
-    TIMINGS[f"autograde {assignment} (2 submissions)"] = time.perf_counter() - start
+    TIMINGS[f"autograde {assignment} ({3 if wrong else 2} submissions)"] = (
+        time.perf_counter() - start
+    )
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         max_score = gb.find_assignment(assignment).max_score
@@ -135,3 +148,12 @@ def test_nbgrader_round_trip(course, assignment):
         ]
         assert full.score == max_score, f"solution scored {full.score}/{max_score}; lost: {failing}"
         assert blank.score == 0, f"untouched release scored {blank.score}/{max_score}"
+        if wrong is not None:
+            sub = gb.find_submission(assignment, "wrong_student")
+            grades = {g.name: (g.score, g.max_score) for n in sub.notebooks for g in n.grades}
+            lost = {name for name, (score, top) in grades.items() if score != top}
+            kept = sum(top for name, (_, top) in grades.items() if name not in wrong.fails)
+            assert lost == wrong.fails and sub.score == kept, (
+                f"with the wrong answer {wrong.name!r} the autograder took points from "
+                f"{sorted(lost)} (expected {sorted(wrong.fails)}) and gave {sub.score}/{max_score}"
+            )
