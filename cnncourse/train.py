@@ -47,17 +47,20 @@ class History:
         return {k: getattr(self, k)[-1] for k in names if getattr(self, k)}
 
 
-def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
-    """tqdm bar: a widget in Jupyter, text on stdout in a terminal, nothing if disabled.
+def _progress(total: int | None, desc: str, enabled: bool):
+    """tqdm bar: a widget in Jupyter, text on stdout in a terminal, None if disabled.
 
     The text bar goes to stdout, not tqdm's default stderr: nbgrader treats any stderr
-    output in a graded cell as a failure.
+    output in a graded cell as a failure. The bar is updated by hand rather than given
+    the loader to wrap: ``tqdm.auto`` calls ``iter()`` on an iterable it wraps one extra
+    time, which would draw a shuffle seed from the loader's generator and make the batch
+    order (and so the results) depend on whether a bar is shown.
     """
     if not enabled:
-        return iterable
+        return None
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stdout, mininterval=0.5)
+    return tqdm(total=total, desc=desc, leave=False, file=sys.stdout, mininterval=0.5)
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -146,8 +149,8 @@ def fit(
         total = len(train_loader) if hasattr(train_loader, "__len__") else None
         if max_batches is not None and total is not None:
             total = min(total, max_batches)
-        bar = _progress(train_loader, total, f"epoch {epoch + 1}/{epochs}", progress)
-        for i, (x, y) in enumerate(bar):
+        bar = _progress(total, f"epoch {epoch + 1}/{epochs}", progress)
+        for i, (x, y) in enumerate(train_loader):
             if max_batches is not None and i >= max_batches:
                 break
             x, y = _to_device(x, device, channels_last), y.to(device, non_blocking=True)
@@ -162,12 +165,13 @@ def fit(
             total_loss += loss.item() * y.shape[0]
             correct += (logits.argmax(dim=1) == y).sum().item()
             seen += y.shape[0]
-            if progress and hasattr(bar, "set_postfix"):
+            if bar is not None:
+                bar.update(1)
                 bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
             if time_budget is not None and time.perf_counter() - start > time_budget:
                 history.stopped_early = True
                 break
-        if progress and hasattr(bar, "close"):
+        if bar is not None:
             bar.close()
         if seen == 0:
             raise ValueError("train_loader: produced no batches")

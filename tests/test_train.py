@@ -94,6 +94,20 @@ def test_progress_bar_writes_to_stdout_not_stderr(capsys):
     assert captured.err == ""  # nbgrader fails any graded cell that writes to stderr
 
 
+def test_progress_bar_does_not_change_the_batch_order():
+    """Showing a bar must not consume a shuffle seed: same seed, same results either way."""
+    histories = []
+    for progress in (False, True, False):
+        seed_everything(0)
+        model = _model()
+        h = fit(model, _blobs(), _blobs(seed=1), epochs=2, device="cpu", progress=progress,
+                verbose=False)  # fmt: skip
+        histories.append((h.train_loss, h.val_loss, model[1].weight.detach().clone()))
+    for other in histories[1:]:
+        assert other[0] == histories[0][0] and other[1] == histories[0][1]
+        assert torch.equal(other[2], histories[0][2])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [
