@@ -23,10 +23,12 @@ __all__ = [
     "check_close",
     "check_shape",
     "check_number",
+    "check_shape_answer",
     "copy_weights",
     "forbid",
     "reference",
     "run_exercise",
+    "table_row",
 ]
 
 
@@ -122,6 +124,58 @@ def check_number(
         _fail(name, f"expected a number, got {type(actual).__name__} ({actual!r})")
     if not math.isclose(actual, expected, rel_tol=rel, abs_tol=abs_tol):
         _fail(name, f"expected {expected!r}, got {actual!r}" + (f": {hint}" if hint else ""))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def table_row(table, row: str, *, table_name: str = "the table") -> tuple[tuple[int, ...], int]:
+    """The ``(output shape, parameter count)`` a student wrote in one row of a layer table.
+
+    Layer tables are dicts ``{layer: (shape, params)}`` whose skeleton holds
+    ``(None, None)``. Checks the format only and says what is missing, so visible tests
+    can call it without giving the answer away.
+    """
+    if not isinstance(table, dict):
+        raise AssertionError(f"{table_name}: expected a dict, got {type(table).__name__}")
+    if row not in table:
+        raise AssertionError(f"{table_name} has no row {row!r}: keep the keys of the skeleton")
+    entry = table[row]
+    if not isinstance(entry, tuple) or len(entry) != 2:
+        _fail(f"row {row}", f"expected a pair (output shape, number of parameters), got {entry!r}")
+    shape, params = entry
+    if shape is None or params is None:
+        raise AssertionError(
+            f"row {row} is not filled in yet: replace (None, None) with "
+            "(output shape, number of parameters)"
+        )
+    if not isinstance(shape, tuple) or not shape or not all(_is_int(v) for v in shape):
+        _fail(
+            f"row {row}",
+            f"the output shape should be a tuple of ints such as (C, H, W) or (features,), "
+            f"got {shape!r}",
+        )
+    if not _is_int(params):
+        _fail(f"row {row}", f"the number of parameters should be an int, got {params!r}")
+    return shape, params
+
+
+def check_shape_answer(actual, expected: Iterable[int], name: str, hint: str = "") -> None:
+    """A shape the student worked out by hand (a tuple of ints), without the batch dim.
+
+    Recognises two common slips and says so instead of ``hint``: writing the batch
+    dimension, and putting the channels last.
+    """
+    expected = tuple(expected)
+    actual = tuple(actual)
+    if actual == expected:
+        return
+    if len(actual) == len(expected) + 1 and actual[1:] == expected:
+        hint = "leave out the batch dimension"
+    elif len(actual) == len(expected) > 1 and actual == expected[1:] + expected[:1]:
+        hint = "write the channels first: (C, H, W)"
+    _fail(name, f"expected output shape {expected}, got {actual}" + (f": {hint}" if hint else ""))
 
 
 class _Forbid(TorchFunctionMode):

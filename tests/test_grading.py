@@ -125,3 +125,36 @@ def test_copy_weights_pairs_tensors_by_position_and_names_mismatches():
         AssertionError, match="the reference has 9 parameter and buffer tensors, yours has 2"
     ):
         grading.copy_weights(src, nn.Sequential(nn.Conv2d(1, 2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ([1, 2], "expected a dict"),
+        ({}, "no row 'C1'"),
+        ({"C1": (None, None)}, "not filled in yet"),
+        ({"C1": ((6, 28, 28),)}, "expected a pair"),
+        ({"C1": ([6, 28, 28], 156)}, "tuple of ints"),
+        ({"C1": ((6, 28.0, 28), 156)}, "tuple of ints"),
+        ({"C1": ((6, 28, 28), 156.0)}, "should be an int"),
+        ({"C1": ((6, 28, 28), True)}, "should be an int"),
+    ],
+)
+def test_table_row_says_what_is_wrong_with_the_format(table, message):
+    with pytest.raises(AssertionError, match=message):
+        grading.table_row(table, "C1", table_name="LENET_TABLE")
+
+
+def test_table_row_returns_a_well_formed_row():
+    assert grading.table_row({"F5": ((120,), 48120)}, "F5") == ((120,), 48120)
+
+
+def test_check_shape_answer_names_common_slips():
+    grading.check_shape_answer((6, 28, 28), (6, 28, 28), "C1")
+    with pytest.raises(AssertionError, match="leave out the batch dimension"):
+        grading.check_shape_answer((1, 6, 28, 28), (6, 28, 28), "C1")
+    with pytest.raises(AssertionError, match="channels first"):
+        grading.check_shape_answer((28, 28, 6), (6, 28, 28), "C1")
+    with pytest.raises(AssertionError, match=r"C1: expected output shape \(6, 28, 28\), got "
+                       r"\(6, 32, 32\): no padding"):  # fmt: skip
+        grading.check_shape_answer((6, 32, 32), (6, 28, 28), "C1", hint="no padding")
