@@ -50,6 +50,41 @@ def wrong(
     return WrongAnswer(name, cell, code, frozenset(fails), message, region)
 
 
+# 02_lenet's table and module, with a slot for one mistake (filled by str.format).
+LENET_TABLE_FILL = """
+LENET_TABLE["C1"] = ((6, 28, 28), 156)
+LENET_TABLE["S2"] = ({s2}, 0)
+LENET_TABLE["C3"] = ((16, 10, 10), {c3})
+LENET_TABLE["S4"] = ((16, 5, 5), 0)
+LENET_TABLE["F5"] = ((120,), 48120)
+LENET_TABLE["F6"] = ((84,), 10164)
+LENET_TABLE["F7"] = ((10,), 850)
+LENET_TOTAL_PARAMS = sum(params for _, params in LENET_TABLE.values())
+"""
+LENET_BODY = """
+ACTIVATIONS = {{"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}}
+POOLS = {{"avg": nn.AvgPool2d, "max": nn.MaxPool2d}}
+
+def __init__(self, num_classes=10, in_channels=1, activation="tanh", pool="avg"):
+    super().__init__()
+    if activation not in self.ACTIVATIONS:
+        raise ValueError(f"activation={{activation!r}}: unknown")
+    if pool not in self.POOLS:
+        raise ValueError(f"pool={{pool!r}}: unknown")
+    act, pooling = self.ACTIVATIONS[activation], self.POOLS[pool]
+    self.features = nn.Sequential(
+        nn.Conv2d(in_channels, 6, kernel_size=5{c1}), act(), pooling(2{stride}),
+        nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2{stride}),
+    )
+    self.head = nn.Sequential(
+        nn.Flatten(), nn.Linear(400, 120), act(), nn.Linear(120, 84), act(),
+        nn.Linear(84, num_classes),
+    )
+
+def forward(self, x):
+    return self.head(self.features(x))
+"""
+
 # The table keeps each case's cell, expected failures and message on short lines.
 # fmt: off
 WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
@@ -253,6 +288,51 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
             return gamma.view(shape) * x_hat + beta.view(shape)
             """,
             {"test_batch_norm_train"}, r"values differ",
+        ),
+    ],
+    "02_lenet": [
+        wrong(
+            "table-c3-without-biases", "lenet_table",
+            LENET_TABLE_FILL.format(s2="(6, 14, 14)", c3="16 * 6 * 5 * 5"),
+            # the total still adds up the rows, so it is off by 16 as well
+            {"test_table_conv", "test_table_total"}, r"forget the 16 biases",
+        ),
+        wrong(
+            "table-shape-with-batch-dim", "lenet_table",
+            LENET_TABLE_FILL.format(s2="(1, 6, 14, 14)", c3="2416"),
+            {"test_table_pool"}, r"leave out the batch dimension",
+        ),
+        wrong(
+            "lenet-c1-without-bias", "lenet_module",
+            LENET_BODY.format(c1=", bias=False", stride=""),
+            {"test_lenet_shapes", "test_lenet_function"}, r"biases",
+        ),
+        wrong(
+            "lenet-pool-stride-one", "lenet_module",
+            LENET_BODY.format(c1="", stride=", stride=1"),
+            {"test_lenet_shapes", "test_lenet_function"}, r"strides",
+        ),
+        wrong(
+            "flat-features-rounds", "flat_features",
+            """
+            size = image_size
+            for kernel, stride in ((5, 1), (2, 2), (5, 1), (2, 2)):
+                size = round((size - kernel) / stride) + 1
+                if size < 1:
+                    raise ValueError(f"image_size={image_size}: too small")
+            return 16 * size * size
+            """,
+            {"test_flat_features"}, r"rounding down",
+        ),
+        wrong(
+            "flat-features-no-check", "flat_features",
+            """
+            size = image_size
+            for kernel, stride in ((5, 1), (2, 2), (5, 1), (2, 2)):
+                size = (size - kernel) // stride + 1
+            return 16 * size * size
+            """,
+            {"test_flat_features"}, r"should raise ValueError",
         ),
     ],
 }
