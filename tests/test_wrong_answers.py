@@ -50,7 +50,36 @@ def wrong(
     return WrongAnswer(name, cell, code, frozenset(fails), message, region)
 
 
-# 02_lenet's table and module, with a slot for one mistake (filled by str.format).
+# Solution regions with a slot for one mistake each (filled by str.format below).
+NAIVE_CONV_BODY = """
+n, _, h, w = x.shape
+c_out, _, kh, kw = weight.shape
+xp = F.pad(x, {pad})
+h_out = (xp.shape[2] - kh) // stride + 1
+w_out = (xp.shape[3] - kw) // stride + 1
+out = x.new_zeros(n, c_out, h_out, w_out)
+for b in range(n):
+    for o in range(c_out):
+        for i in range(h_out):
+            for j in range(w_out):
+                r, c = i * stride, j * stride
+                out[b, o, i, j] = (xp[b, :, r : r + kh, c : c + kw] * weight[o]).sum()
+return out{bias}
+"""
+BATCH_NORM_BODY = """
+dims = (0, 2, 3) if x.ndim == 4 else (0,)
+shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+if training:
+    mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased={unbiased})
+    m = x.numel() // x.shape[1]
+    with torch.no_grad():
+        running_mean.mul_(1 - momentum).add_(momentum * mean)
+        running_var.mul_(1 - momentum).add_(momentum * var{correction})
+else:
+    mean, var = {eval_stats}
+x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
+return gamma.view(shape) * x_hat + beta.view(shape)
+"""
 LENET_TABLE_FILL = """
 LENET_TABLE["C1"] = ((6, 28, 28), 156)
 LENET_TABLE["S2"] = ({s2}, 0)
@@ -146,40 +175,13 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         ),
         wrong(
             "naive-conv-missing-bias", "conv2d_naive",
-            """
-            n, _, h, w = x.shape
-            c_out, _, kh, kw = weight.shape
-            h_out = conv_output_size(h, kh, stride, padding)
-            w_out = conv_output_size(w, kw, stride, padding)
-            xp = F.pad(x, (padding, padding, padding, padding))
-            out = x.new_zeros(n, c_out, h_out, w_out)
-            for b in range(n):
-                for o in range(c_out):
-                    for i in range(h_out):
-                        for j in range(w_out):
-                            r, c = i * stride, j * stride
-                            out[b, o, i, j] = (xp[b, :, r : r + kh, c : c + kw] * weight[o]).sum()
-            return out
-            """,
+            NAIVE_CONV_BODY.format(pad="(padding,) * 4", bias=""),
             {"test_conv2d_naive"}, r"values differ",
         ),
         wrong(
             "naive-conv-padding-one-side", "conv2d_naive",
-            """
-            n, _, h, w = x.shape
-            c_out, _, kh, kw = weight.shape
-            xp = F.pad(x, (padding, 0, padding, 0))
-            h_out = (xp.shape[2] - kh) // stride + 1
-            w_out = (xp.shape[3] - kw) // stride + 1
-            out = x.new_zeros(n, c_out, h_out, w_out)
-            for b in range(n):
-                for o in range(c_out):
-                    for i in range(h_out):
-                        for j in range(w_out):
-                            r, c = i * stride, j * stride
-                            out[b, o, i, j] = (xp[b, :, r : r + kh, c : c + kw] * weight[o]).sum()
-            return out + (0 if bias is None else bias.view(1, -1, 1, 1))
-            """,
+            NAIVE_CONV_BODY.format(pad="(padding, 0, padding, 0)",
+                                   bias=" + (0 if bias is None else bias.view(1, -1, 1, 1))"),
             {"test_conv2d_naive"}, r"expected shape",
         ),
         wrong(
@@ -238,55 +240,20 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         ),
         wrong(
             "batch-norm-always-batch-stats", "batch_norm",
-            """
-            dims = (0, 2, 3) if x.ndim == 4 else (0,)
-            shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-            mean = x.mean(dim=dims)
-            var = x.var(dim=dims, unbiased=False)
-            if training:
-                m = x.numel() // x.shape[1]
-                with torch.no_grad():
-                    running_mean.mul_(1 - momentum).add_(momentum * mean)
-                    running_var.mul_(1 - momentum).add_(momentum * var * m / (m - 1))
-            x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
-            return gamma.view(shape) * x_hat + beta.view(shape)
-            """,
+            BATCH_NORM_BODY.format(unbiased=False, correction=" * m / (m - 1)",
+                                   eval_stats="x.mean(dim=dims), x.var(dim=dims, unbiased=False)"),
             {"test_batch_norm_eval"}, r"running statistics",
         ),
         wrong(
             "batch-norm-biased-running-var", "batch_norm",
-            """
-            dims = (0, 2, 3) if x.ndim == 4 else (0,)
-            shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-            if training:
-                mean = x.mean(dim=dims)
-                var = x.var(dim=dims, unbiased=False)
-                with torch.no_grad():
-                    running_mean.mul_(1 - momentum).add_(momentum * mean)
-                    running_var.mul_(1 - momentum).add_(momentum * var)
-            else:
-                mean, var = running_mean, running_var
-            x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
-            return gamma.view(shape) * x_hat + beta.view(shape)
-            """,
+            BATCH_NORM_BODY.format(unbiased=False, correction="",
+                                   eval_stats="running_mean, running_var"),
             {"test_batch_norm_train"}, r"unbiased",
         ),
         wrong(
             "batch-norm-unbiased-normalisation", "batch_norm",
-            """
-            dims = (0, 2, 3) if x.ndim == 4 else (0,)
-            shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-            if training:
-                mean = x.mean(dim=dims)
-                var = x.var(dim=dims)  # unbiased: divides by m - 1
-                with torch.no_grad():
-                    running_mean.mul_(1 - momentum).add_(momentum * mean)
-                    running_var.mul_(1 - momentum).add_(momentum * var)
-            else:
-                mean, var = running_mean, running_var
-            x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
-            return gamma.view(shape) * x_hat + beta.view(shape)
-            """,
+            BATCH_NORM_BODY.format(unbiased=True, correction="",
+                                   eval_stats="running_mean, running_var"),
             {"test_batch_norm_train"}, r"values differ",
         ),
     ],
