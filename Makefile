@@ -14,12 +14,12 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9][0-9]_*))
 
-.PHONY: install lab test test-fast release grade bench lint clean help
+.PHONY: install lab test test-fast build release grade bench lint clean help
 
 help:
 	@echo "make lab      start JupyterLab on notebooks/ (creates .venv on first use)"
 	@echo "make test     run the whole test suite (unit tests, notebooks, nbgrader round trip)"
-	@echo "make release  regenerate notebooks/ from solutions/ with nbgrader"
+	@echo "make release  build solutions/*/*.ipynb from their .py sources, then notebooks/ (nbgrader)"
 	@echo "make grade    autograde everything in submitted/ (instructors)"
 	@echo "make bench    print the benchmark ratio tables"
 	@echo "make lint     ruff over the library, tests and benchmarks"
@@ -46,13 +46,18 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebooks" $(PYTEST_ARGS)
 
-release: $(STAMP)
+# The .py in each solutions/NN_topic/ is the source; the .ipynb beside it is built from it
+# (git-ignored) and is what nbgrader reads.
+build: $(STAMP)
+	@$(BIN)/python -m cnncourse.authoring build
+
+release: build
 	@for a in $(ASSIGNMENTS); do \
 		$(BIN)/nbgrader generate_assignment $$a --force --log-level=WARN || exit 1; \
 	done
 	@echo "notebooks/ regenerated from solutions/: $(ASSIGNMENTS)"
 
-grade: $(STAMP)
+grade: build
 	@for a in $(ASSIGNMENTS); do \
 		$(BIN)/nbgrader autograde $$a --log-level=WARN || exit 1; \
 	done
@@ -65,7 +70,8 @@ bench: $(STAMP)
 	done
 
 lint: $(STAMP)
-	$(BIN)/ruff check cnncourse tests benchmarks
+	$(BIN)/ruff check cnncourse tests benchmarks solutions
+	$(BIN)/ruff format --check cnncourse tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache gradebook.db submitted autograded feedback

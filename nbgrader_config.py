@@ -11,6 +11,13 @@ c = get_config()  # noqa: F821 -- injected by traitlets when nbgrader loads this
 c.CourseDirectory.course_id = "cnncourse"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
+# An assignment folder also holds the notebook's text source (NN_topic.py, the file a
+# person edits; `make release` builds NN_topic.ipynb from it) and its wrong answers for
+# the tests: neither may reach students.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",  # nbgrader's defaults
+    "[0-9][0-9]_*.py", "wrong_answers.py",
+]
 
 # Training cells are sized for about a minute on a 2-core laptop; grading mode makes
 # them far shorter, but a slow machine grading many notebooks at once needs headroom.

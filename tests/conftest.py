@@ -23,6 +23,13 @@ def assignments() -> list[str]:
     return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and p.name[:2].isdigit())
 
 
+def solution_notebook(assignment: str):
+    """The instructor notebook of an assignment, built from its text source."""
+    from cnncourse.authoring import build_notebook, source_path
+
+    return build_notebook(source_path(SOLUTIONS / assignment))
+
+
 def tool_env(**extra: str) -> dict[str, str]:
     """Environment for subprocesses: the venv's bin first on PATH, no grading flag leaking in."""
     env = dict(os.environ)

@@ -1,8 +1,9 @@
 """Generic tests over every assignment in solutions/ (none are listed by hand):
 
-- each solution notebook executes top to bottom without error, and its graded cells
-  write nothing to stderr;
-- notebooks/ is exactly what `nbgrader generate_assignment` makes from solutions/;
+- each solution notebook, built from its text source, executes top to bottom without
+  error, and its graded cells write nothing to stderr;
+- notebooks/ is exactly what `make release` makes from the sources (the build, then
+  `nbgrader generate_assignment`);
 - an nbgrader round trip in a temporary course folder: the solution scores full marks,
   the untouched release scores zero, a submission with one plausible mistake loses exactly
   the points of the cells that test it, and autograding finishes well inside its timeout.
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import RELEASE, ROOT, SOLUTIONS, assignments, tool_env
+from conftest import RELEASE, ROOT, SOLUTIONS, assignments, solution_notebook, tool_env
 from nbclient import NotebookClient
 from test_wrong_answers import ROUND_TRIP, wrong_submission
+
+from cnncourse.authoring import build_all
 
 pytestmark = pytest.mark.notebooks
 ASSIGNMENTS = assignments()
@@ -35,26 +38,23 @@ def _notebooks(folder: Path) -> list[Path]:
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solution_notebook_executes(assignment, monkeypatch):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    notebooks = _notebooks(SOLUTIONS / assignment)
-    assert notebooks, f"solutions/{assignment} holds no notebook"
-    for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(
-            nb,
-            timeout=300,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(path.parent)}},
-        )
-        start = time.perf_counter()
-        client.execute()  # raises CellExecutionError with the cell and traceback on failure
-        TIMINGS[f"execute {assignment}/{path.name}"] = time.perf_counter() - start
-        for cell in nb.cells:
-            if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
-                stderr = [o for o in cell.get("outputs", []) if o.get("name") == "stderr"]
-                assert not stderr, (
-                    f"{path.name}: graded cell {cell.metadata.nbgrader.grade_id!r} wrote to "
-                    f"stderr, which costs students its points: {stderr[0]['text'][:300]}"
-                )
+    nb = solution_notebook(assignment)
+    client = NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(SOLUTIONS / assignment)}},
+    )
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError with the cell and traceback on failure
+    TIMINGS[f"execute {assignment}"] = time.perf_counter() - start
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            stderr = [o for o in cell.get("outputs", []) if o.get("name") == "stderr"]
+            assert not stderr, (
+                f"{assignment}: graded cell {cell.metadata.nbgrader.grade_id!r} wrote to "
+                f"stderr, which costs students its points: {stderr[0]['text'][:300]}"
+            )
 
 
 def _nbgrader(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -70,10 +70,12 @@ def _nbgrader(course: Path, *args: str, timeout: float = 900) -> subprocess.Comp
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
-    """A throwaway course folder with this repo's config and sources, release generated."""
+    """A throwaway course folder with this repo's config and sources, built and released
+    as `make release` does."""
     course = tmp_path_factory.mktemp("course")
     shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(SOLUTIONS, course / "solutions")
+    shutil.copytree(SOLUTIONS, course / "solutions", ignore=shutil.ignore_patterns("*.ipynb"))
+    build_all(course / "solutions")
     for assignment in ASSIGNMENTS:
         _nbgrader(course, "generate_assignment", assignment, "--force")
     return course
@@ -95,8 +97,8 @@ def test_release_is_in_sync_with_solutions(course, assignment):
     assert ours.is_dir(), f"notebooks/{assignment} is missing: run `make release`"
     problems = _tree_diff(ours, fresh)
     assert not problems, (
-        f"notebooks/{assignment} is out of date with solutions/{assignment} "
-        f"({'; '.join(problems)}): run `make release` and commit the result"
+        f"notebooks/{assignment} is out of date with its source solutions/{assignment}/"
+        f"{assignment}.py ({'; '.join(problems)}): run `make release` and commit notebooks/"
     )
 
 

@@ -1,0 +1,202 @@
+"""Plausible wrong answers for 01_components, each swapped into its solution region by
+tests/test_wrong_answers.py: exactly the cells in ``fails`` must lose their points, with a
+message matching ``says``. The first one also goes through a real nbgrader autograde.
+
+Each function has the exercise's signature; its body is what the student wrote."""
+
+import torch
+import torch.nn.functional as F
+
+import cnncourse
+from cnncourse.authoring import wrong_answer
+
+# --------------------------------------------------------------------------- conv_output_size
+
+
+@wrong_answer(
+    "conv_output_size",
+    # conv2d_naive and conv2d call conv_output_size for their output shape
+    fails={"test_conv_output_size", "test_conv2d_naive", "test_conv2d"},
+    says=r"each\* side",
+)
+def output_size_padding_once(size, kernel_size, stride=1, padding=0):
+    if stride < 1:
+        raise ValueError(f"stride={stride}: expected a positive int")
+    if kernel_size > size + 2 * padding:
+        raise ValueError(f"kernel_size={kernel_size} does not fit")
+    return (size + padding - kernel_size) // stride + 1
+
+
+@wrong_answer(
+    "conv_output_size",
+    # an odd output size then breaks conv2d_naive's shapes too
+    fails={"test_conv_output_size", "test_conv2d_naive"},
+    says=r"round down",
+)
+def output_size_rounds(size, kernel_size, stride=1, padding=0):
+    if stride < 1:
+        raise ValueError(f"stride={stride}: expected a positive int")
+    if kernel_size > size + 2 * padding:
+        raise ValueError(f"kernel_size={kernel_size} does not fit")
+    return round((size + 2 * padding - kernel_size) / stride) + 1
+
+
+@wrong_answer("conv_output_size", fails={"test_conv_output_size"}, says=r"should raise ValueError")
+def output_size_no_checks(size, kernel_size, stride=1, padding=0):
+    return (size + 2 * padding - kernel_size) // stride + 1
+
+
+# --------------------------------------------------------------------------- conv_params
+
+
+@wrong_answer("conv_params", fails={"test_conv_params"}, says=r"one bias")
+def conv_params_missing_bias(in_channels, out_channels, kernel_size, bias=True):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return in_channels * kh * kw * out_channels
+
+
+# --------------------------------------------------------------------------- conv2d_naive
+
+
+@wrong_answer("conv2d_naive", fails={"test_conv2d_naive"}, says=r"values differ")
+def naive_conv_missing_bias(x, weight, bias=None, stride=1, padding=0):
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    xp = F.pad(x, (padding,) * 4)
+    h_out = (xp.shape[2] - kh) // stride + 1
+    w_out = (xp.shape[3] - kw) // stride + 1
+    out = x.new_zeros(n, c_out, h_out, w_out)
+    for b in range(n):
+        for o in range(c_out):
+            for i in range(h_out):
+                for j in range(w_out):
+                    r, c = i * stride, j * stride
+                    out[b, o, i, j] = (xp[b, :, r : r + kh, c : c + kw] * weight[o]).sum()
+    return out  # the bias is never added
+
+
+@wrong_answer("conv2d_naive", fails={"test_conv2d_naive"}, says=r"expected shape")
+def naive_conv_padding_one_side(x, weight, bias=None, stride=1, padding=0):
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    xp = F.pad(x, (padding, 0, padding, 0))  # zeros on the left and top only
+    h_out = (xp.shape[2] - kh) // stride + 1
+    w_out = (xp.shape[3] - kw) // stride + 1
+    out = x.new_zeros(n, c_out, h_out, w_out)
+    for b in range(n):
+        for o in range(c_out):
+            for i in range(h_out):
+                for j in range(w_out):
+                    r, c = i * stride, j * stride
+                    out[b, o, i, j] = (xp[b, :, r : r + kh, c : c + kw] * weight[o]).sum()
+    return out + (0 if bias is None else bias.view(1, -1, 1, 1))
+
+
+# --------------------------------------------------------------------------- conv2d
+
+
+@wrong_answer("conv2d", fails={"test_conv2d"}, says=r"calls torch\.nn\.functional\.conv2d")
+def conv_calls_torch(x, weight, bias=None, stride=1, padding=0):
+    return F.conv2d(x, weight, bias, stride=stride, padding=padding)
+
+
+@wrong_answer("conv2d", fails={"test_conv2d"}, says=r"calls cnncourse\.layers\.conv2d")
+def conv_calls_reference(x, weight, bias=None, stride=1, padding=0):
+    return cnncourse.layers.conv2d(x, weight, bias, stride=stride, padding=padding)
+
+
+@wrong_answer("conv2d", fails={"test_conv2d"}, says=r"values differ")
+def conv_weight_not_flattened_per_filter(x, weight, bias=None, stride=1, padding=0):
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    h_out = conv_output_size(h, kh, stride, padding)
+    w_out = conv_output_size(w, kw, stride, padding)
+    cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)
+    # transposing the filter bank scrambles which weights meet which input values
+    out = weight.transpose(0, 1).reshape(c_out, -1) @ cols
+    if bias is not None:
+        out = out + bias.view(1, -1, 1)
+    return out.view(n, c_out, h_out, w_out)
+
+
+# --------------------------------------------------------------------------- max_pool2d
+
+
+@wrong_answer("max_pool2d", fails={"test_max_pool2d"}, says=r"expected shape")
+def max_pool_stride_one(x, kernel_size, stride=None):
+    stride = 1 if stride is None else stride
+    k = kernel_size
+    return x.unfold(2, k, stride).unfold(3, k, stride).amax(dim=(-2, -1))
+
+
+@wrong_answer("max_pool2d", fails={"test_max_pool2d"}, says=r"values differ")
+def max_pool_averages(x, kernel_size, stride=None):
+    stride = kernel_size if stride is None else stride
+    k = kernel_size
+    return x.unfold(2, k, stride).unfold(3, k, stride).mean(dim=(-2, -1))
+
+
+# --------------------------------------------------------------------------- activation grads
+
+
+@wrong_answer("activation_grads", fails={"test_activation_grads"}, says=r"sigmoid_grad")
+def sigmoid_grad_of_x(x):
+    return x * (1 - x)  # the formula applied to x instead of sigmoid(x)
+
+
+@wrong_answer("activation_grads", region=2, fails={"test_activation_grads"}, says=r"relu_grad")
+def relu_grad_one_at_zero(x):
+    return (x >= 0).to(x.dtype)
+
+
+# --------------------------------------------------------------------------- batch norm
+
+
+@wrong_answer("batch_norm", fails={"test_batch_norm_eval"}, says=r"running statistics")
+def batch_norm_always_batch_stats(
+    x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
+):
+    dims = (0, 2, 3) if x.ndim == 4 else (0,)
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)  # in both modes
+    if training:
+        m = x.numel() // x.shape[1]
+        with torch.no_grad():
+            running_mean.mul_(1 - momentum).add_(momentum * mean)
+            running_var.mul_(1 - momentum).add_(momentum * var * m / (m - 1))
+    x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
+    return gamma.view(shape) * x_hat + beta.view(shape)
+
+
+@wrong_answer("batch_norm", fails={"test_batch_norm_train"}, says=r"unbiased")
+def batch_norm_biased_running_var(
+    x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
+):
+    dims = (0, 2, 3) if x.ndim == 4 else (0,)
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    if training:
+        mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)
+        with torch.no_grad():
+            running_mean.mul_(1 - momentum).add_(momentum * mean)
+            running_var.mul_(1 - momentum).add_(momentum * var)  # needs m / (m - 1)
+    else:
+        mean, var = running_mean, running_var
+    x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
+    return gamma.view(shape) * x_hat + beta.view(shape)
+
+
+@wrong_answer("batch_norm", fails={"test_batch_norm_train"}, says=r"values differ")
+def batch_norm_unbiased_normalisation(
+    x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
+):
+    dims = (0, 2, 3) if x.ndim == 4 else (0,)
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    if training:
+        mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=True)  # normalises by m - 1
+        with torch.no_grad():
+            running_mean.mul_(1 - momentum).add_(momentum * mean)
+            running_var.mul_(1 - momentum).add_(momentum * var)
+    else:
+        mean, var = running_mean, running_var
+    x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
+    return gamma.view(shape) * x_hat + beta.view(shape)
