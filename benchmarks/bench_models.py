@@ -45,7 +45,7 @@ from torch import nn
 @dataclass(frozen=True)
 class Pair:
     family: str  # module in cnncourse.models
-    name: str  # our function, and torchvision's unless tv_name is given
+    name: str  # our function and torchvision's: both have the same name
     size: int | None = None  # input side; None: --size
     same_architecture: bool = True
     tv_kwargs: tuple[tuple[str, object], ...] = ()

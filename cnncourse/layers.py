@@ -17,6 +17,7 @@ import torch.nn.functional as F  # noqa: N812 -- only F.pad is used, to add zero
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._checks import positive_int
 from .grading import reference
 from .shapes import _as_pair as _pair
 from .shapes import conv_output_size, pool_output_size
@@ -31,6 +32,7 @@ __all__ = [
     "sigmoid",
     "batch_norm",
     "dropout",
+    "IntPair",
 ]
 
 IntPair = int | tuple[int, int]
@@ -77,8 +79,7 @@ def conv2d(
     """
     _check_tensor(x, "x", (4,))
     _check_tensor(weight, "weight", (4,))
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"groups={groups!r}: must be a positive int")
+    positive_int("groups", groups)
     s, p, d = (
         _pair(stride, "stride", 1),
         _pair(padding, "padding", 0),

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ._checks import positive_int
+
 __all__ = [
     "conv_output_size",
     "pool_output_size",
@@ -33,6 +35,7 @@ __all__ = [
     "summary",
     "LayerRow",
     "Summary",
+    "Size",
 ]
 
 Size = int | tuple[int, int]
@@ -53,12 +56,6 @@ def _as_pair(value, name: str, minimum: int) -> tuple[int, int]:
     if min(pair) < minimum:
         raise ValueError(f"{name}={value!r}: must be >= {minimum}")
     return int(pair[0]), int(pair[1])
-
-
-def _positive_int(value, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}={value!r}: must be a positive int")
-    return value
 
 
 def _result(pair: tuple[int, int], *args) -> Size:
@@ -147,8 +144,8 @@ def conv_params(
 
 def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
     """Learnable parameters of a fully connected layer: out * in + out bias."""
-    n_in = _positive_int(in_features, "in_features")
-    n_out = _positive_int(out_features, "out_features")
+    n_in = positive_int("in_features", in_features)
+    n_out = positive_int("out_features", out_features)
     return n_out * n_in + (n_out if bias else 0)
 
 
@@ -157,7 +154,7 @@ def batch_norm_params(num_features: int, affine: bool = True) -> int:
 
     The running mean and variance are buffers: saved with the model, never trained.
     """
-    return 2 * _positive_int(num_features, "num_features") if affine else 0
+    return 2 * positive_int("num_features", num_features) if affine else 0
 
 
 def conv_macs(
@@ -176,14 +173,14 @@ def conv_macs(
 
 def linear_macs(in_features: int, out_features: int) -> int:
     """Multiply-accumulates of a fully connected layer on one input vector: in * out."""
-    return _positive_int(in_features, "in_features") * _positive_int(out_features, "out_features")
+    return positive_int("in_features", in_features) * positive_int("out_features", out_features)
 
 
 def _filter_size(in_channels: int, out_channels: int, kernel_size: Size, groups: int) -> int:
     """Weights in one filter, C_in / groups * kH * kW, after checking every argument."""
-    c_in = _positive_int(in_channels, "in_channels")
-    c_out = _positive_int(out_channels, "out_channels")
-    g = _positive_int(groups, "groups")
+    c_in = positive_int("in_channels", in_channels)
+    c_out = positive_int("out_channels", out_channels)
+    g = positive_int("groups", groups)
     if c_in % g or c_out % g:
         raise ValueError(
             f"groups={g}: in_channels ({c_in}) and out_channels ({c_out}) must both be "

@@ -26,7 +26,7 @@ from cnncourse.utils import seed_everything
 def test_offline_datasets_load_every_split(name):
     sizes = {}
     for split in data.SPLITS:
-        ds = data.load_dataset(name, split, num_samples=200 if name == "shapes" else None)
+        ds = data.load_dataset(name, split, num_samples=200 if name == "sprites" else None)
         assert ds.images.dtype == torch.float32 and ds.images.ndim == 4
         assert ds.labels.dtype == torch.int64 and ds.labels.shape == (len(ds),)
         assert len(ds.classes) == 10 and set(ds.labels.tolist()) <= set(range(10))
@@ -63,16 +63,16 @@ def test_splits_are_deterministic_and_depend_on_seed():
     c = data.load_dataset("digits", "train", seed=1)
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
     assert not torch.equal(a.labels, c.labels)
-    s1 = data.load_dataset("shapes", "val", num_samples=50, seed=3)
-    s2 = data.load_dataset("shapes", "val", num_samples=50, seed=3)
-    s3 = data.load_dataset("shapes", "test", num_samples=50, seed=3)
+    s1 = data.load_dataset("sprites", "val", num_samples=50, seed=3)
+    s2 = data.load_dataset("sprites", "val", num_samples=50, seed=3)
+    s3 = data.load_dataset("sprites", "test", num_samples=50, seed=3)
     assert torch.equal(s1.images, s2.images)
     assert not torch.allclose(s1.images, s3.images)  # splits come from different streams
 
 
 def test_normalisation_constants_match_the_training_split():
     # The hard-coded means/stds must describe the data: recompute them here.
-    for name, n in (("digits", None), ("shapes", 4000)):
+    for name, n in (("digits", None), ("sprites", 4000)):
         ds = data.load_dataset(name, "train", num_samples=n)
         pixels = ds.denormalize(ds.images)
         mean = pixels.mean(dim=(0, 2, 3))
@@ -90,12 +90,12 @@ def test_image_size_resizes():
     assert pixels.min() >= 0 and pixels.max() <= 1
 
 
-def test_shapes_generation_is_fast_balanced_and_in_range():
-    data.make_shapes(10)  # warm up
+def test_sprites_generation_is_fast_balanced_and_in_range():
+    data.make_sprites(10)  # warm up
     start = time.perf_counter()
-    pixels, labels = data.make_shapes(10_000, seed=0)
+    pixels, labels = data.make_sprites(10_000, seed=0)
     elapsed = time.perf_counter() - start
-    assert elapsed < 10, f"10,000 shapes took {elapsed:.1f}s; the goal is a few seconds"
+    assert elapsed < 10, f"10,000 sprites took {elapsed:.1f}s; the goal is a few seconds"
     assert pixels.shape == (10_000, 3, 32, 32) and pixels.min() >= 0 and pixels.max() <= 1
     assert torch.bincount(labels, minlength=10).tolist() == [1000] * 10
     # Every class draws a visible shape: the pixels differ across classes on average.
@@ -103,11 +103,23 @@ def test_shapes_generation_is_fast_balanced_and_in_range():
     assert (class_means > 0.05).all()
 
 
-def test_shapes_rejects_bad_arguments():
+def test_sprites_rejects_bad_arguments():
     with pytest.raises(ValueError, match="n="):
-        data.make_shapes(0)
+        data.make_sprites(0)
     with pytest.raises(ValueError, match="image_size="):
-        data.make_shapes(10, image_size=4)
+        data.make_sprites(10, image_size=4)
+
+
+def test_shapes_is_an_unlisted_alias_of_sprites():
+    """The old name still loads the same data, named sprites, and is listed nowhere."""
+    old = data.load_dataset("shapes", "val", num_samples=20, seed=1)
+    new = data.load_dataset("sprites", "val", num_samples=20, seed=1)
+    assert old.name == new.name == "sprites" and old.classes == data.SPRITES_CLASSES
+    assert torch.equal(old.images, new.images) and torch.equal(old.labels, new.labels)
+    train, _, _ = data.make_loaders("shapes", batch_size=8, num_train=16, num_eval=8)
+    assert train.dataset.name == "sprites" and len(train.dataset) == 16
+    assert "shapes" not in data.OFFLINE_DATASETS + data.ONLINE_DATASETS
+    assert "shapes" not in sum(data.available_datasets().values(), ())
 
 
 def _cnn() -> nn.Module:
@@ -119,9 +131,9 @@ def _cnn() -> nn.Module:
     )  # fmt: skip
 
 
-def test_shapes_rewards_a_better_architecture():
+def test_sprites_rewards_a_better_architecture():
     """A linear model stays near chance, a small CNN learns, and neither is perfect."""
-    train, val, _ = data.make_loaders("shapes", batch_size=64, num_train=3000, num_eval=600)
+    train, val, _ = data.make_loaders("sprites", batch_size=64, num_train=3000, num_eval=600)
     results = {}
     for name, make in (
         ("linear", lambda: nn.Sequential(nn.Flatten(), nn.Linear(3072, 10))),
@@ -148,7 +160,7 @@ def test_make_loaders_batches_and_shuffles_reproducibly():
 
 
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(ValueError, match="name='imagenet'.*digits, shapes.*mnist"):
+    with pytest.raises(ValueError, match="name='imagenet'.*digits, sprites.*mnist"):
         data.load_dataset("imagenet")
 
 
@@ -176,7 +188,7 @@ def test_online_dataset_without_files_or_download_names_offline_ones(name, tmp_p
     with pytest.raises(data.DatasetUnavailableError) as err:
         data.load_dataset(name, root=tmp_path, download=False)
     message = str(err.value)
-    assert "'digits'" in message and "'shapes'" in message and str(tmp_path) in message
+    assert "'digits'" in message and "'sprites'" in message and str(tmp_path) in message
 
 
 def test_failed_download_names_offline_ones(tmp_path, monkeypatch):
@@ -187,7 +199,7 @@ def test_failed_download_names_offline_ones(tmp_path, monkeypatch):
         raise URLError("Temporary failure in name resolution")
 
     monkeypatch.setattr(tv_mnist, "download_and_extract_archive", no_network)
-    with pytest.raises(data.DatasetUnavailableError, match="downloading it failed.*'shapes'"):
+    with pytest.raises(data.DatasetUnavailableError, match="downloading it failed.*'sprites'"):
         data.load_dataset("mnist", root=tmp_path, download=True)
 
 

@@ -296,13 +296,13 @@ def test_bad_arguments_raise_value_error_naming_them(build, argument):
 
 
 @pytest.mark.parametrize("factory", [resnet.resnet_small, resnext.resnext_small])
-def test_small_variant_learns_shapes(factory):
+def test_small_variant_learns_sprites(factory):
     """64 offline images, 25 epochs: the model must fit them well below chance.
 
     The classifier starts near uniform (loss ~ ln 10 = 2.30), so the fall is learning,
     not undoing a bad start. With seeds 0, 1, 2 the last epoch's loss was 0.57-1.11.
     """
-    train, _, _ = make_loaders("shapes", batch_size=32, seed=0, num_train=64, num_eval=32)
+    train, _, _ = make_loaders("sprites", batch_size=32, seed=0, num_train=64, num_eval=32)
     torch.manual_seed(0)
     history = fit(factory(), train, epochs=25, lr=3e-3, device="cpu", progress=False, verbose=False)
     first, last = history.train_loss[0], history.train_loss[-1]

@@ -1,5 +1,8 @@
-"""Packaging: pyproject.toml and environment.yml list the same packages, the Makefile's
-install step is idempotent, and the layout matches DESIGN.md."""
+"""Packaging: pyproject.toml and environment.yml list the same packages and Python version,
+the Makefile's install step is idempotent, the top-level files, folders and CI entry point
+exist (with ``make lab`` and ``make test`` named in the README and grading outputs
+git-ignored), the release has no solution or hidden-test markers, and the solution
+notebooks are stored without outputs."""
 
 from __future__ import annotations
 

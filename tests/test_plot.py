@@ -25,9 +25,9 @@ def test_show_images_grey_colour_and_predictions():
     digits = data.load_dataset("digits", "test")
     fig = plot.show_images(digits.images[:10], digits.labels[:10], dataset=digits, ncols=5)
     assert len(fig.axes) == 10 and fig.axes[0].get_title() == digits.classes[digits.labels[0]]
-    shapes = data.load_dataset("shapes", "test", num_samples=6)
-    wrong = (shapes.labels + 1) % 10
-    fig = plot.show_images(shapes.images, shapes.labels, predictions=wrong, dataset=shapes)
+    sprites = data.load_dataset("sprites", "test", num_samples=6)
+    wrong = (sprites.labels + 1) % 10
+    fig = plot.show_images(sprites.images, sprites.labels, predictions=wrong, dataset=sprites)
     assert fig.axes[0].title.get_color() == "red"
     assert fig.axes[0].images[0].get_array().shape == (32, 32, 3)
     with pytest.raises(ValueError, match="images"):

@@ -42,6 +42,21 @@ def test_evaluate_restores_mode_and_counts():
     assert preds.shape == labels.shape == (64,)
 
 
+def test_predict_and_evaluate_honour_max_batches(monkeypatch):
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 2)).train()
+    loader = DataLoader(TensorDataset(torch.randn(512, 1, 4, 4), torch.arange(512) % 2), 32)
+    preds, labels = predict(model, loader, device="cpu", max_batches=3)
+    assert preds.shape == labels.shape == (96,) and model.training
+    assert torch.equal(labels, torch.arange(96) % 2)  # the first three batches, in order
+    assert evaluate(model, loader, device="cpu", max_batches=2)["n"] == 64
+    with pytest.raises(ValueError, match="max_batches="):
+        predict(model, loader, device="cpu", max_batches=0)
+    # Under nbgrader both default to 5 batches, like fit.
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert predict(model, loader, device="cpu")[0].shape == (160,)
+    assert evaluate(model, loader, device="cpu")["n"] == 160
+
+
 def test_evaluate_uses_eval_mode():
     # Dropout at p=1 zeroes everything in training mode; in eval mode it is the identity.
     torch.manual_seed(0)

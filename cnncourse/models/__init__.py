@@ -2,10 +2,10 @@
 
 Every model takes ``num_classes`` and ``in_channels``, splits ``forward_features`` from
 its ``head``, and initialises its weights with :func:`init_weights`. ``SMALL_MODELS``
-maps each family to a variant sized for 3x32x32 inputs (the offline ``shapes`` data).
+maps each family to a variant sized for 3x32x32 inputs (the offline ``sprites`` data).
 """
 
-from ._init import init_weights
+from ._common import init_weights
 from .alexnet import AlexNet, alexnet, alexnet_small
 from .googlenet import GoogLeNet, Inception, googlenet, googlenet_small
 from .lenet import LeNet5, lenet5

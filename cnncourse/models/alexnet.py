@@ -22,7 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._init import _check_positive_int, init_weights
+from .._checks import positive_int
+from ._common import init_weights
 
 __all__ = ["AlexNet", "alexnet", "alexnet_small"]
 
@@ -85,8 +86,8 @@ class AlexNet(nn.Module):
         two_tower: bool = False,
     ) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
+        positive_int("num_classes", num_classes)
+        positive_int("in_channels", in_channels)
         if variant not in _VARIANTS:
             raise ValueError(f"variant={variant!r}: expected one of {list(_VARIANTS)}")
         if two_tower and variant != "paper":

@@ -13,10 +13,19 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._init import _check_positive_int, init_weights
+from .._checks import positive_int
+from ._common import init_weights
 
-__all__ = ["INCEPTION_CONFIGS", "BasicConv2d", "Inception", "InceptionAux", "GoogLeNet"]
-__all__ += ["GoogLeNetOutputs", "googlenet", "googlenet_small"]
+__all__ = [
+    "INCEPTION_CONFIGS",
+    "BasicConv2d",
+    "Inception",
+    "InceptionAux",
+    "GoogLeNet",
+    "GoogLeNetOutputs",
+    "googlenet",
+    "googlenet_small",
+]
 
 # Table 1 of the paper: in_channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 # Each module's output has #1x1 + #3x3 + #5x5 + pool proj channels.
@@ -76,7 +85,7 @@ class Inception(nn.Module):
         widths = {"in_channels": in_channels, "ch1x1": ch1x1, "ch3x3red": ch3x3red}
         widths |= {"ch3x3": ch3x3, "ch5x5red": ch5x5red, "ch5x5": ch5x5, "pool_proj": pool_proj}
         for name, value in widths.items():
-            _check_positive_int(name, value)
+            positive_int(name, value)
         bn = batch_norm
         self.branch1 = BasicConv2d(in_channels, ch1x1, 1, batch_norm=bn)
         self.branch2 = nn.Sequential(
@@ -165,9 +174,9 @@ class GoogLeNet(nn.Module):
         width_divisor: int = 1,
     ) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("width_divisor", width_divisor)
+        positive_int("num_classes", num_classes)
+        positive_int("in_channels", in_channels)
+        positive_int("width_divisor", width_divisor)
         if any(c % width_divisor for cfg in INCEPTION_CONFIGS.values() for c in cfg):
             raise ValueError(f"width_divisor={width_divisor}: must divide every width in Table 1")
         d, bn = width_divisor, batch_norm
@@ -260,8 +269,10 @@ def googlenet_small(
     takes 32x32 to 8x8; then the paper's nine Inception modules at an eighth of their
     widths (3a/3b at 8x8, 4a-4e at 4x4, 5a/5b at 2x2, 128 channels out), global average
     pooling and a linear classifier. Batch norm is on by default: without it the deep
-    stack of concatenated branches starts with huge activations under the package's
-    He (fan_out) initialisation and trains slowly.
+    stack of concatenated branches trains slowly under the package's He (``fan_in``)
+    initialisation, although its activations keep a standard deviation of about 2 from
+    module to module (on 1,024 sprites images, 4 epochs of Adam at lr 1e-3 leave its loss
+    at chance, 2.30, while with batch norm it is already falling).
     """
     return GoogLeNet(
         num_classes, in_channels, batch_norm=batch_norm, cifar_stem=True, width_divisor=8

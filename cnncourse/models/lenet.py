@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._init import _check_positive_int, init_weights
+from .._checks import positive_int
+from ._common import init_weights
 
 __all__ = ["LeNet5", "lenet5"]
 
@@ -39,8 +40,8 @@ class LeNet5(nn.Module):
         pool: str = "avg",
     ) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
+        positive_int("num_classes", num_classes)
+        positive_int("in_channels", in_channels)
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r}: expected one of {list(_ACTIVATIONS)}")
         if pool not in _POOLS:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._init import _check_positive_int, init_weights
+from .._checks import positive_int
+from ._common import init_weights
 
 __all__ = ["NiNBlock", "NiN", "nin", "nin_small"]
 
@@ -35,9 +36,9 @@ class NiNBlock(nn.Sequential):
         mid_channels: int | None = None,
     ) -> None:
         mid = out_channels if mid_channels is None else mid_channels
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("out_channels", out_channels)
-        _check_positive_int("mid_channels", mid)
+        positive_int("in_channels", in_channels)
+        positive_int("out_channels", out_channels)
+        positive_int("mid_channels", mid)
         super().__init__(
             nn.Conv2d(in_channels, mid, kernel_size, stride, padding),
             nn.ReLU(inplace=True),
@@ -100,8 +101,8 @@ class NiN(nn.Module):
         head_channels: int = 1024,
     ) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
+        positive_int("num_classes", num_classes)
+        positive_int("in_channels", in_channels)
         layers: list[nn.Module] = []
         for out_channels, kernel_size, stride, padding in blocks:
             layers += [

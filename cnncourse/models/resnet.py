@@ -30,9 +30,12 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ._init import _check_positive_int, init_weights
+from .._checks import positive_int
+from ._common import init_weights
 
 __all__ = [
+    "BlockFactory",
+    "projection_shortcut",
     "BasicBlock",
     "Bottleneck",
     "ResNet",
@@ -79,8 +82,8 @@ class BasicBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("out_channels", out_channels)
+        positive_int("in_channels", in_channels)
+        positive_int("out_channels", out_channels)
         _check_stride(stride)
         # Convs feeding a BN need no bias: BN subtracts the mean and adds its own shift.
         self.conv1 = nn.Conv2d(
@@ -130,11 +133,11 @@ class Bottleneck(nn.Module):
         expansion: int = 4,
     ) -> None:
         super().__init__()
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("width", width)
+        positive_int("in_channels", in_channels)
+        positive_int("width", width)
         _check_stride(stride)
-        _check_positive_int("groups", groups)
-        _check_positive_int("expansion", expansion)
+        positive_int("groups", groups)
+        positive_int("expansion", expansion)
         if width % groups:
             raise ValueError(f"width={width}: expected a multiple of groups={groups}")
         out_channels = width * expansion
@@ -204,9 +207,9 @@ class ResNet(nn.Module):
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("stem_channels", stem_channels)
+        positive_int("num_classes", num_classes)
+        positive_int("in_channels", in_channels)
+        positive_int("stem_channels", stem_channels)
         layers, widths = tuple(layers), tuple(widths)
         if not layers or len(layers) != len(widths):
             raise ValueError(
@@ -214,8 +217,8 @@ class ResNet(nn.Module):
                 "equal length (blocks and output channels per stage)"
             )
         for i, (n, w) in enumerate(zip(layers, widths, strict=True)):
-            _check_positive_int(f"layers[{i}]", n)
-            _check_positive_int(f"widths[{i}]", w)
+            positive_int(f"layers[{i}]", n)
+            positive_int(f"widths[{i}]", w)
 
         if small_input:
             stem = OrderedDict(
@@ -331,7 +334,7 @@ def resnet_small(
     Difference from the paper: the shortcuts between stages are 1x1 projections
     (option B) rather than the paper's parameter-free zero padding (option A).
     """
-    _check_positive_int("blocks_per_stage", blocks_per_stage)
+    positive_int("blocks_per_stage", blocks_per_stage)
     return ResNet(
         BasicBlock,
         (blocks_per_stage,) * 3,

@@ -28,10 +28,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._init import _check_positive_int
+from .._checks import positive_int
 from .resnet import ResNet, _check_stride, projection_shortcut
 
-__all__ = ["ResNeXtBlock", "resnext50_32x4d", "resnext101_32x8d", "resnext_small"]
+__all__ = [
+    "ResNeXtBlock",
+    "resnext_block_factory",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext_small",
+]
 
 
 class ResNeXtBlock(nn.Module):
@@ -63,10 +69,10 @@ class ResNeXtBlock(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("out_channels", out_channels)
-        _check_positive_int("cardinality", cardinality)
-        _check_positive_int("bottleneck_width", bottleneck_width)
+        positive_int("in_channels", in_channels)
+        positive_int("out_channels", out_channels)
+        positive_int("cardinality", cardinality)
+        positive_int("bottleneck_width", bottleneck_width)
         _check_stride(stride)
         self.cardinality = cardinality
         self.bottleneck_width = bottleneck_width
@@ -121,9 +127,9 @@ def resnext_block_factory(
     much in each later stage, so the grouped conv always has half as many channels
     (x4d) or as many (x8d) as the block's output, as in the paper and torchvision.
     """
-    _check_positive_int("cardinality", cardinality)
-    _check_positive_int("base_width", base_width)
-    _check_positive_int("base_channels", base_channels)
+    positive_int("cardinality", cardinality)
+    positive_int("base_width", base_width)
+    positive_int("base_channels", base_channels)
 
     def make_block(in_channels: int, out_channels: int, stride: int) -> ResNeXtBlock:
         width = base_width * out_channels // base_channels
@@ -171,7 +177,7 @@ def resnext_small(
     multiply-add count: at 32x32 resolution a grouped 3x3 conv can take longer than
     the dense one it replaces (the FLOP savings pay off on large layers and GPUs).
     """
-    _check_positive_int("blocks_per_stage", blocks_per_stage)
+    positive_int("blocks_per_stage", blocks_per_stage)
     make_block = resnext_block_factory(cardinality=8, base_width=2, base_channels=16)
     return ResNet(
         make_block,

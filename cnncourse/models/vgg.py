@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._init import init_weights
+from .._checks import positive_int
+from ._common import init_weights
 
 __all__ = [
     "VGG_CONFIGS",
@@ -40,11 +41,6 @@ VGG_CONFIGS: dict[str, tuple[tuple[int, int], ...]] = {
 }
 
 
-def _check_positive_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}={value!r}: expected a positive int")
-
-
 class VGGBlock(nn.Sequential):
     """``num_convs`` x (3x3 conv pad 1 [+ batch norm] + ReLU), then 2x2 max pool stride 2.
 
@@ -56,9 +52,9 @@ class VGGBlock(nn.Sequential):
     def __init__(
         self, num_convs: int, in_channels: int, out_channels: int, batch_norm: bool = False
     ) -> None:
-        _check_positive_int("num_convs", num_convs)
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("out_channels", out_channels)
+        positive_int("num_convs", num_convs)
+        positive_int("in_channels", in_channels)
+        positive_int("out_channels", out_channels)
         layers: list[nn.Module] = []
         for _ in range(num_convs):
             layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
@@ -103,8 +99,8 @@ class VGG(nn.Module):
         pool_size: int = 7,
     ) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
+        positive_int("num_classes", num_classes)
+        positive_int("in_channels", in_channels)
         if not config:
             raise ValueError("config: expected at least one (num_convs, out_channels) block")
         blocks = []

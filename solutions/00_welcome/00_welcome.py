@@ -67,7 +67,7 @@ for key, value in utils.environment_report().items():
 #
 # - **`digits`**: 1,797 handwritten digits of 8×8 pixels that ship with scikit-learn,
 #   a miniature MNIST. Pass `image_size=32` to upsample them for LeNet.
-# - **`shapes`**: colour images of 32×32 pixels drawn by a program: ten kinds of shape at
+# - **`sprites`**: colour images of 32×32 pixels drawn by a program: ten kinds of shape at
 #   random positions, sizes, rotations and colours, on noisy backgrounds with small
 #   distracting blobs. You choose how many images to draw, and the same `seed` always
 #   draws the same ones. A linear model or a small dense network does poorly on it; a
@@ -83,10 +83,10 @@ print(digits)
 plot.show_images(digits.images[:16], digits.labels[:16], dataset=digits, title="digits (8×8)");
 
 # %%
-shapes = data.load_dataset("shapes", "train", num_samples=2000)
-print(shapes)
-plot.show_images(shapes.images[:24], shapes.labels[:24], dataset=shapes, ncols=8,
-                 title="shapes (3×32×32, ten classes)");
+sprites = data.load_dataset("sprites", "train", num_samples=2000)
+print(sprites)
+plot.show_images(sprites.images[:24], sprites.labels[:24], dataset=sprites, ncols=8,
+                 title="sprites (3×32×32, ten classes)");
 
 # %% [markdown]
 # **MNIST, Fashion-MNIST and CIFAR-10** are loaded through `torchvision` when your
@@ -113,7 +113,7 @@ except data.DatasetUnavailableError as err:
 # progress bar while it works and returns a `History` that `plot.plot_history` draws.
 #
 # Below, a dense network (which sees the image as one long vector of 3,072 numbers) and a
-# small convolutional network train on the same 4,000 `shapes` images for the same
+# small convolutional network train on the same 4,000 `sprites` images for the same
 # number of epochs. Compare their validation accuracy: the rest of the course explains
 # why the convolutional one wins.
 #
@@ -122,7 +122,7 @@ except data.DatasetUnavailableError as err:
 # graded on depends on how well a model trained.
 
 # %%
-train_loader, val_loader, test_loader = data.make_loaders("shapes", batch_size=64, num_train=4000)
+train_loader, val_loader, test_loader = data.make_loaders("sprites", batch_size=64, num_train=4000)
 
 def dense_net() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 128), nn.ReLU(), nn.Linear(128, 10))
@@ -141,7 +141,7 @@ for name, make in [("dense", dense_net), ("cnn", small_cnn)]:
     utils.seed_everything(0)
     print(f"-- {name}")
     histories[name] = train.fit(make(), train_loader, val_loader, epochs=epochs, lr=2e-3)
-plot.plot_history(histories, title="dense network vs. small CNN on shapes");
+plot.plot_history(histories, title="dense network vs. small CNN on sprites");
 
 
 # %% [markdown]
@@ -337,7 +337,7 @@ except AssertionError as err:
 #
 # - `make lab` starts JupyterLab on the course notebooks; `utils.setup_notebook()` in the
 #   first cell seeds everything and picks the device.
-# - `digits` and `shapes` work offline; `mnist`, `fashion-mnist` and `cifar10` download
+# - `digits` and `sprites` work offline; `mnist`, `fashion-mnist` and `cifar10` download
 #   once through torchvision.
 # - `train.fit` trains with a progress bar and returns a history to plot; under grading it
 #   runs only a few batches.

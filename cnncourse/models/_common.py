@@ -1,8 +1,14 @@
-"""The one weight-initialisation function every model calls, and a shared argument check."""
+"""What every model file shares: the one weight-initialisation function.
+
+(The argument check the models share with :mod:`cnncourse.shapes` is
+:func:`cnncourse._checks.positive_int`.)
+"""
 
 from __future__ import annotations
 
 from torch import nn
+
+__all__ = ["init_weights"]
 
 
 def init_weights(module: nn.Module, nonlinearity: str = "relu") -> None:
@@ -43,10 +49,3 @@ def init_weights(module: nn.Module, nonlinearity: str = "relu") -> None:
     last = [m for m in module.modules() if isinstance(m, nn.Linear)]
     if last:
         nn.init.normal_(last[-1].weight, std=0.01)
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    """Raise ``ValueError`` naming the argument unless ``value`` is a positive int."""
-    # bool is an int subclass; True channels is a bug, not a 1.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r}: expected a positive int")
