@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -18,14 +18,19 @@ import torch
 from torch.overrides import TorchFunctionMode, resolve_name
 
 __all__ = [
+    "OP_FAMILIES",
     "ForbiddenCallError",
     "check_tensor",
     "check_close",
+    "check_grads",
     "check_shape",
     "check_number",
+    "check_raises",
     "check_shape_answer",
     "copy_weights",
     "forbid",
+    "op_family",
+    "random_batch_norm",
     "reference",
     "run_exercise",
     "table_row",
@@ -126,6 +131,97 @@ def check_number(
         _fail(name, f"expected {expected!r}, got {actual!r}" + (f": {hint}" if hint else ""))
 
 
+def check_raises(
+    fn: Callable,
+    *args,
+    error: type[Exception] = ValueError,
+    argument: str | None = None,
+    why: str = "",
+    **kwargs,
+) -> None:
+    """``fn(*args, **kwargs)`` raises ``error``, whose message names ``argument`` if given.
+
+    ``why`` says why the call is bad ("a 7-wide filter does not fit in a 4-wide input");
+    it is shown when nothing is raised.
+    """
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    call = f"{getattr(fn, '__name__', 'your function')}({', '.join(shown)})"
+    try:
+        run_exercise(fn, *args, name=call, **kwargs)
+    except error as err:
+        if argument is not None and argument not in str(err):
+            raise AssertionError(
+                f"{call} raised {error.__name__}({str(err)!r}), but the message should name "
+                f"the argument {argument!r}"
+            ) from None
+    else:
+        raise AssertionError(f"{call} should raise {error.__name__}" + (f": {why}" if why else ""))
+
+
+def check_grads(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    inputs: Mapping[str, torch.Tensor | tuple[torch.Tensor, torch.Tensor | None] | None],
+    name: str = "output",
+    *,
+    generator: torch.Generator | None = None,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+) -> None:
+    """Gradients of ``actual`` equal those of ``expected`` for every input and parameter.
+
+    ``inputs`` maps a name ("x", "weight", "parameter conv1.weight") to the tensor both
+    outputs were computed from, or to a pair (the student's tensor, the reference's) when
+    each side has its own copy, as with a module and its reference. ``None`` entries (an
+    absent bias) are skipped. Both outputs are multiplied by the same random tensor, so
+    every output element matters, and the message names the first gradient that is
+    missing or differs.
+    """
+    pairs = {k: (v if isinstance(v, tuple) else (v, v)) for k, v in inputs.items() if v is not None}
+    pairs = {k: v for k, v in pairs.items() if v[0] is not None}
+    weight = torch.randn(expected.shape, generator=generator, dtype=expected.dtype)
+    weight = weight.to(expected.device)
+    theirs = torch.autograd.grad(expected, [r for _, r in pairs.values()], weight)
+    if not isinstance(actual, torch.Tensor) or actual.grad_fn is None:
+        first = next(iter(pairs))
+        _fail(name, f"no gradient reaches {first}: {_KEEP_THE_GRAPH}")
+    mine = torch.autograd.grad(
+        actual, [m for m, _ in pairs.values()], weight.to(actual.dtype), allow_unused=True
+    )
+    for key, m, r in zip(pairs, mine, theirs, strict=True):
+        if m is None:
+            _fail(name, f"no gradient reaches {key}: {_KEEP_THE_GRAPH}")
+        check_tensor(m, r, f"gradient with respect to {key}, {name}", rtol=rtol, atol=atol,
+                     check_dtype=False)  # fmt: skip
+
+
+_KEEP_THE_GRAPH = (
+    "keep every step a torch operation on the tensors you were given (no .item(), .numpy(), "
+    ".data, .detach() or torch.no_grad() in the forward computation)"
+)
+
+
+def random_batch_norm(
+    num_features: int,
+    ndim: int = 4,
+    *,
+    momentum: float = 0.1,
+    dtype: torch.dtype = torch.float32,
+    generator: torch.Generator | None = None,
+) -> torch.nn.Module:
+    """A ``BatchNorm2d`` (``ndim=4``) or ``BatchNorm1d`` (``ndim=2``) with random gamma,
+    beta and running statistics, so a test can tell every one of them apart."""
+    cls = torch.nn.BatchNorm2d if ndim == 4 else torch.nn.BatchNorm1d
+    bn = cls(num_features, momentum=momentum).to(dtype)
+    c, g = num_features, generator
+    with torch.no_grad():
+        bn.weight.copy_(torch.rand(c, generator=g, dtype=dtype) + 0.5)
+        bn.bias.copy_(torch.randn(c, generator=g, dtype=dtype))
+        bn.running_mean.copy_(torch.randn(c, generator=g, dtype=dtype))
+        bn.running_var.copy_(torch.rand(c, generator=g, dtype=dtype) + 0.5)
+    return bn
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -178,6 +274,44 @@ def check_shape_answer(actual, expected: Iterable[int], name: str, hint: str = "
     _fail(name, f"expected output shape {expected}, got {actual}" + (f": {hint}" if hint else ""))
 
 
+def _op_families() -> dict[str, tuple[Callable, ...]]:
+    import torch.nn.functional as F
+
+    from . import layers
+
+    return {
+        "conv": (F.conv1d, F.conv2d, F.conv3d, F.conv_transpose2d, torch.convolution,
+                 layers.conv2d),
+        "max_pool": (F.max_pool2d, torch.max_pool2d, F.max_pool2d_with_indices,
+                     F.adaptive_max_pool2d, F.max_pool1d, F.max_pool3d, layers.max_pool2d),
+        "avg_pool": (F.avg_pool2d, torch.avg_pool1d, F.adaptive_avg_pool2d, F.avg_pool1d,
+                     F.avg_pool3d, layers.avg_pool2d, layers.global_avg_pool2d),
+        "norm": (F.batch_norm, torch.batch_norm, F.instance_norm, F.layer_norm, F.group_norm,
+                 torch.native_batch_norm, layers.batch_norm),
+        "softmax": (torch.softmax, F.softmax, torch.Tensor.softmax, torch.special.softmax,
+                    torch.log_softmax, F.log_softmax, torch.Tensor.log_softmax),
+        "linear": (F.linear, torch.addmm, layers.linear),
+        "activation": (torch.sigmoid, torch.Tensor.sigmoid, F.sigmoid, torch.relu,
+                       torch.Tensor.relu, F.relu, torch.tanh, torch.Tensor.tanh, F.tanh,
+                       layers.relu, layers.sigmoid),
+        "dropout": (F.dropout, torch.dropout, F.dropout2d, layers.dropout),
+    }  # fmt: skip
+
+
+# The names test cells pass to `forbid` instead of spelling out every variant of an op.
+OP_FAMILIES = ("conv", "max_pool", "avg_pool", "norm", "softmax", "linear", "activation",
+               "dropout")  # fmt: skip
+
+
+def op_family(name: str) -> tuple[Callable, ...]:
+    """Every spelling of one kind of op, and its cnncourse reference: what ``forbid(name)``
+    bans. ``name`` is one of :data:`OP_FAMILIES`."""
+    families = _op_families()
+    if name not in families:
+        raise ValueError(f"name={name!r}: expected one of {', '.join(OP_FAMILIES)}")
+    return families[name]
+
+
 class _Forbid(TorchFunctionMode):
     def __init__(self, banned: dict[Callable, str], exercise: str) -> None:
         super().__init__()
@@ -221,8 +355,11 @@ def reference(fn: Callable) -> Callable:
 
 
 @contextmanager
-def forbid(*funcs: Callable, exercise: str = "your solution"):
+def forbid(*funcs: Callable | str, exercise: str = "your solution"):
     """Fail any call, inside the block, to the functions in ``funcs``.
+
+    A string names a whole family of ops (see :func:`op_family`): ``forbid("conv")``
+    bans ``F.conv2d``, ``torch.convolution``, ``cnncourse.layers.conv2d`` and their kin.
 
     torch functions and Tensor methods are caught through
     ``torch.overrides.TorchFunctionMode``, so ``torch.softmax(x)``, ``F.softmax(x)`` and
@@ -231,6 +368,7 @@ def forbid(*funcs: Callable, exercise: str = "your solution"):
     """
     torch_funcs: dict[Callable, str] = {}
     refs = dict(_banned_references.get() or {})
+    funcs = [g for f in funcs for g in (op_family(f) if isinstance(f, str) else (f,))]
     for f in funcs:
         if hasattr(f, "__wrapped__") and getattr(f, "__module__", "").startswith("cnncourse"):
             refs[f] = exercise

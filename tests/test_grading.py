@@ -158,3 +158,80 @@ def test_check_shape_answer_names_common_slips():
     with pytest.raises(AssertionError, match=r"C1: expected output shape \(6, 28, 28\), got "
                        r"\(6, 32, 32\): no padding"):  # fmt: skip
         grading.check_shape_answer((6, 32, 32), (6, 28, 28), "C1", hint="no padding")
+
+
+# One ordinary call of each family, written the way a student would.
+FAMILY_CALLS = {
+    "conv": lambda x: F.conv2d(x, torch.ones(1, 3, 1, 1)),
+    "max_pool": lambda x: F.max_pool2d(x, 2),
+    "avg_pool": lambda x: x.mean(dim=(2, 3)) + F.avg_pool2d(x, 2).sum(),
+    "norm": lambda x: F.batch_norm(x, None, None, training=True),
+    "softmax": lambda x: x.softmax(dim=1),
+    "linear": lambda x: F.linear(x.flatten(1), torch.ones(2, 48)),
+    "activation": lambda x: torch.sigmoid(x),
+    "dropout": lambda x: F.dropout(x, 0.5),
+}
+
+
+def test_every_family_has_a_sample_call():
+    assert set(FAMILY_CALLS) == set(grading.OP_FAMILIES)
+
+
+@pytest.mark.parametrize("family", grading.OP_FAMILIES)
+def test_forbid_by_family_name(family):
+    x = torch.randn(2, 3, 4, 4)
+    with grading.forbid(family, exercise="ex"):
+        with pytest.raises(grading.ForbiddenCallError, match="ex calls"):
+            FAMILY_CALLS[family](x)
+    FAMILY_CALLS[family](x)  # allowed again after the block
+    ops = grading.op_family(family)
+    refs = [f for f in ops if getattr(f, "__module__", "").startswith("cnncourse")]
+    assert refs or family == "softmax", f"{family}: its cnncourse reference is not banned"
+
+
+def test_op_family_names_the_families():
+    with pytest.raises(ValueError, match="name='convolution'.*conv, max_pool"):
+        grading.op_family("convolution")
+
+
+def test_check_grads_names_the_gradient_that_is_missing_or_differs():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, generator=gen, requires_grad=True)
+    w = torch.randn(3, 3, generator=gen, requires_grad=True)
+    grading.check_grads(x @ w, x @ w, {"x": x, "w": w, "bias": None}, "x @ w", generator=gen)
+    with pytest.raises(AssertionError, match="no gradient reaches w"):
+        grading.check_grads(x @ w.detach(), x @ w, {"x": x, "w": w}, "x @ w")
+    with pytest.raises(AssertionError, match="no gradient reaches x"):
+        with torch.no_grad():
+            out = x @ w
+        grading.check_grads(out, x @ w, {"x": x, "w": w}, "x @ w")
+    # right values for x's gradient, wrong for w's: the message names w
+    wrong = x @ w.detach() + x.detach() @ (w * 2) - (x.detach() @ w).detach() * 2
+    with pytest.raises(AssertionError, match="gradient with respect to w, x @ w: 9 of 9"):
+        grading.check_grads(wrong + (x @ w).detach() * 0, x @ w, {"x": x, "w": w}, "x @ w")
+    # separate copies on each side, as for a module and its reference
+    x2 = x.detach().clone().requires_grad_(True)
+    grading.check_grads(x2 * 2, x * 2, {"input": (x2, x)}, "double")
+
+
+def test_check_raises_wants_the_error_and_the_argument_name():
+    def f(size, stride=1):
+        if stride < 1:
+            raise ValueError(f"stride={stride}: must be positive")
+        if size < 0:
+            raise ValueError("bad")
+        return size
+
+    grading.check_raises(f, 3, stride=0, argument="stride")
+    with pytest.raises(AssertionError, match=r"f\(-1\) raised ValueError\('bad'\), but .* 'size'"):
+        grading.check_raises(f, -1, argument="size")
+    with pytest.raises(AssertionError, match=r"f\(3\) should raise ValueError: too small"):
+        grading.check_raises(f, 3, why="too small")
+
+
+def test_random_batch_norm_differs_in_every_statistic():
+    bn = grading.random_batch_norm(4, generator=torch.Generator().manual_seed(1))
+    assert isinstance(bn, torch.nn.BatchNorm2d)
+    for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var - 1):
+        assert t.detach().abs().min() > 0 and len(set(t.tolist())) == 4
+    assert isinstance(grading.random_batch_norm(3, ndim=2), torch.nn.BatchNorm1d)
