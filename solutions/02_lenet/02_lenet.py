@@ -240,7 +240,7 @@ print("parameters:", shapes.count_params(net))
 
 # %% nbgrader={"grade": true, "grade_id": "test_lenet_shapes", "locked": true, "points": 5}
 # Tests for LeNet5: output shape, dtype and parameter count (5 points).
-from cnncourse.grading import check_number, check_shape, run_exercise
+from cnncourse.grading import check_number, check_raises, check_shape, run_exercise
 
 if "LeNet5" not in globals():
     raise AssertionError("LeNet5 is not defined yet: write the class and run its cell")
@@ -290,16 +290,8 @@ for _act in ("tanh", "sigmoid", "relu"):
 _bad = (({"activation": "swish"}, "activation"), ({"activation": "Relu"}, "activation"),
         ({"pool": "min"}, "pool"))
 for _kwargs, _arg in _bad:
-    _call = "LeNet5(" + ", ".join(f"{k}={v!r}" for k, v in _kwargs.items()) + ")"
-    try:
-        LeNet5(**_kwargs)
-    except ValueError as _err:
-        if _arg not in str(_err):
-            raise AssertionError(f"{_call} raised ValueError({str(_err)!r}), but the message "
-                                 f"should name the argument {_arg!r}") from None
-    else:
-        raise AssertionError(f"{_call} should raise ValueError: {_kwargs[_arg]!r} is not a "
-                             f"valid {_arg}")
+    check_raises(LeNet5, argument=_arg, why=f"{_kwargs[_arg]!r} is not a valid {_arg}",
+                 **_kwargs)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -311,7 +303,7 @@ for _kwargs, _arg in _bad:
 # %% nbgrader={"grade": true, "grade_id": "test_lenet_function", "locked": true, "points": 10}
 # Tests for LeNet5 by function: with the reference's weights copied in, your model must
 # compute the reference's logits (10 points).
-from cnncourse.grading import check_tensor, copy_weights, run_exercise
+from cnncourse.grading import check_grads, check_tensor, copy_weights, run_exercise
 
 if "LeNet5" not in globals():
     raise AssertionError("LeNet5 is not defined yet: write the class and run its cell")
@@ -367,17 +359,10 @@ for _kwargs in ({}, {"activation": "relu", "pool": "max"}, {"activation": "sigmo
     _ref, _mine = _pair(_kwargs, _gen)
     _xm = torch.randn(3, 1, 32, 32, generator=_gen, requires_grad=True)
     _xr = _xm.detach().clone().requires_grad_(True)
-    _w = torch.randn(3, 10, generator=_gen)
-    (_mine(_xm) * _w).sum().backward()
-    (_ref(_xr) * _w).sum().backward()
-    if _xm.grad is None:
-        raise AssertionError(f"{_label(_kwargs, 'train')}: no gradient reached the input; "
-                             "does forward detach the tensor or run under torch.no_grad()?")
-    check_tensor(_xm.grad, _xr.grad, "gradient of sum(w * logits) with respect to the input, "
-                 + _label(_kwargs, "train"))
-    for _i, (_pm, _pr) in enumerate(zip(_mine.parameters(), _ref.parameters(), strict=False)):
-        check_tensor(_pm.grad, _pr.grad,
-                     f"gradient of parameter #{_i}, " + _label(_kwargs, "train"))
+    _pairs = {"the input": (_xm, _xr)}
+    for (_n, _pm), _pr in zip(_mine.named_parameters(), _ref.parameters(), strict=True):
+        _pairs[f"parameter {_n}"] = (_pm, _pr)
+    check_grads(_mine(_xm), _ref(_xr), _pairs, _label(_kwargs, "train"), generator=_gen)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -651,20 +636,14 @@ for side in (32, 40, 64):
 
 # %% nbgrader={"grade": true, "grade_id": "test_flat_features", "locked": true, "points": 5}
 # Tests for lenet_flat_features (5 points).
-from cnncourse.grading import check_number, run_exercise
+from cnncourse.grading import check_number, check_raises, run_exercise
 
 _out = run_exercise(lenet_flat_features, 32)
 if isinstance(_out, bool) or not isinstance(_out, int):
     raise AssertionError(f"lenet_flat_features(32): expected an int, got {type(_out).__name__} "
                          f"({_out!r}); use // for division that rounds down")
 check_number(_out, 400, "lenet_flat_features(32)")
-try:
-    lenet_flat_features(10)
-except ValueError:
-    pass
-else:
-    raise AssertionError("lenet_flat_features(10) should raise ValueError: a 10×10 image is too "
-                         "small for LeNet's layers")
+check_raises(lenet_flat_features, 10, why="a 10×10 image is too small for LeNet's layers")
 print("visible checks passed")
 ### BEGIN HIDDEN TESTS
 _features = models.lenet5().features.eval()
@@ -679,15 +658,8 @@ for _size in (28, 33, 35, 37, 64, 100, 16):
                  hint="each 5×5 conv takes 4 off the side; each 2×2/2 pool halves it, "
                       "rounding down")
 for _size in (15, 12, 8):
-    try:
-        lenet_flat_features(_size)
-    except ValueError as _err:
-        if "image_size" not in str(_err):
-            raise AssertionError(f"lenet_flat_features({_size}) raised ValueError({str(_err)!r}), "
-                                 "but the message should name image_size") from None
-    else:
-        raise AssertionError(f"lenet_flat_features({_size}) should raise ValueError: "
-                             f"nothing is left of a {_size}×{_size} image after S4")
+    check_raises(lenet_flat_features, _size, argument="image_size",
+                 why=f"nothing is left of a {_size}×{_size} image after S4")
 ### END HIDDEN TESTS
 
 # %% [markdown]
