@@ -27,5 +27,10 @@ c.ExecutePreprocessor.timeout = 300
 # A submission that deleted or reordered graded cells is still graded against the
 # instructor's version rather than crashing the whole run.
 c.OverwriteCells.add_missing_cells = True
+# `nbgrader validate` (the check students run before submitting, also behind JupyterLab's
+# Validate button) cuts each line of a failure message at width - 3 characters; the
+# default of 90 hid the values and the hint. cnncourse.grading wraps its messages to
+# lines that fit in 120.
+c.Validator.width = 120
 # Students see "raise NotImplementedError()" where a solution goes.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

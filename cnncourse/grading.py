@@ -9,7 +9,9 @@ write themselves.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,6 +22,8 @@ from torch.overrides import TorchFunctionMode, resolve_name
 __all__ = [
     "OP_FAMILIES",
     "ForbiddenCallError",
+    "MESSAGE_WIDTH",
+    "banned",
     "check_tensor",
     "check_close",
     "check_grads",
@@ -28,12 +32,15 @@ __all__ = [
     "check_raises",
     "check_shape_answer",
     "copy_weights",
+    "fail",
     "forbid",
     "op_family",
     "random_batch_norm",
     "reference",
     "run_exercise",
     "table_row",
+    "with_reference",
+    "wrap_message",
 ]
 
 
@@ -41,20 +48,91 @@ class ForbiddenCallError(AssertionError):
     """The solution called an operation the exercise asks to implement by hand."""
 
 
-def _fail(name: str, message: str) -> None:
-    raise AssertionError(f"{name}: {message}")
+# `nbgrader validate` (and its JupyterLab button) cuts every line of a message at
+# Validator.width - 3 characters; nbgrader_config.py sets the width to 120, and messages
+# are wrapped to lines that fit beside "    AssertionError: ".
+MESSAGE_WIDTH = 96
 
 
-def run_exercise(fn: Callable, *args, name: str | None = None, **kwargs):
-    """Call the student's ``fn``; turn 'not implemented yet' into a readable failure."""
+def wrap_message(message: str) -> str:
+    """``message`` broken into lines of at most :data:`MESSAGE_WIDTH` characters."""
+    lines = []
+    for paragraph in message.split("\n"):
+        lines += textwrap.wrap(
+            paragraph, MESSAGE_WIDTH, break_long_words=False, break_on_hyphens=False
+        ) or [""]
+    return "\n".join(lines)
+
+
+def fail(name: str, message: str, hint: str = "") -> None:
+    """Raise the ``AssertionError`` a test cell reports: the hint (what to fix) first, then
+    ``name: message`` (what differs), wrapped to :data:`MESSAGE_WIDTH`."""
+    text = f"{name}: {message}"
+    if hint:
+        hint = hint[:1].upper() + hint[1:] + ("" if hint[-1] in ".?!" else ".")
+        text = f"{hint}\n{text}"
+    raise AssertionError(wrap_message(text))
+
+
+_fail = fail
+
+
+def run_exercise(
+    fn: Callable, *args, name: str | None = None, may_change: Iterable[str] = (), **kwargs
+):
+    """Call the student's ``fn`` and return what it returns, failing readably when
+
+    - ``fn``, or a function it calls, still raises ``NotImplementedError`` (the message
+      names the function that raised);
+    - ``fn`` changes a tensor argument in place, unless that argument's name is in
+      ``may_change`` (batch norm's running statistics, say).
+    """
     label = name or getattr(fn, "__name__", "your function")
+    before = _tensor_arguments(fn, args, kwargs, set(may_change))
     try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise AssertionError(
-            f"{label} is not implemented yet: replace `raise NotImplementedError()` "
-            "with your solution and run its cell again"
-        ) from None
+        result = fn(*args, **kwargs)
+    except NotImplementedError as err:
+        raised = _raising_function(err)
+        if raised is not None and raised != getattr(fn, "__name__", raised):
+            _fail(label, f"it calls {raised}, which is not implemented yet",
+                  hint=f"write {raised} first (replace its `raise NotImplementedError()`) "
+                       "and run its cell again")  # fmt: skip
+        _fail(label, "not implemented yet",
+              hint="replace `raise NotImplementedError()` with your solution and run its "
+                   "cell again")  # fmt: skip
+    for arg, (tensor, copy) in before.items():
+        same = tensor.shape == copy.shape and bool(
+            ((tensor == copy) | (tensor.isnan() & copy.isnan())).all()
+        )
+        if not same:
+            _fail(label, f"it changed its argument {arg} in place",
+                  hint="leave the inputs alone: work on a copy or use operations that return "
+                       "a new tensor (x = x - m, not x -= m or x.sub_(m))")  # fmt: skip
+    return result
+
+
+def _tensor_arguments(fn, args, kwargs, may_change: set[str]) -> dict:
+    """{argument name: (tensor, a copy of it)} for the tensor arguments of a call."""
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs).arguments
+    except (TypeError, ValueError):  # no signature: name the arguments by position
+        bound = {f"#{i}": a for i, a in enumerate(args)} | kwargs
+    return {
+        k: (v, v.detach().clone())
+        for k, v in bound.items()
+        if isinstance(v, torch.Tensor) and k not in may_change
+    }
+
+
+def _raising_function(err: BaseException) -> str | None:
+    """The name of the function whose ``raise`` the exception came from."""
+    tb = err.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    name = tb.tb_frame.f_code.co_name
+    return None if name.startswith("<") else name
 
 
 def check_shape(actual, expected_shape: Iterable[int], name: str = "output") -> None:
@@ -128,7 +206,7 @@ def check_number(
     if isinstance(actual, bool) or not isinstance(actual, (int, float)):
         _fail(name, f"expected a number, got {type(actual).__name__} ({actual!r})")
     if not math.isclose(actual, expected, rel_tol=rel, abs_tol=abs_tol):
-        _fail(name, f"expected {expected!r}, got {actual!r}" + (f": {hint}" if hint else ""))
+        _fail(name, f"expected {expected!r}, got {actual!r}", hint=hint)
 
 
 def check_raises(
@@ -150,12 +228,10 @@ def check_raises(
         run_exercise(fn, *args, name=call, **kwargs)
     except error as err:
         if argument is not None and argument not in str(err):
-            raise AssertionError(
-                f"{call} raised {error.__name__}({str(err)!r}), but the message should name "
-                f"the argument {argument!r}"
-            ) from None
+            _fail(call, f"raised {error.__name__}({str(err)!r})",
+                  hint=f"the message should name the argument {argument!r}")  # fmt: skip
     else:
-        raise AssertionError(f"{call} should raise {error.__name__}" + (f": {why}" if why else ""))
+        _fail(call, f"should raise {error.__name__}" + (f": {why}" if why else ""))
 
 
 def check_grads(
@@ -271,7 +347,7 @@ def check_shape_answer(actual, expected: Iterable[int], name: str, hint: str = "
         hint = "leave out the batch dimension"
     elif len(actual) == len(expected) > 1 and actual == expected[1:] + expected[:1]:
         hint = "write the channels first: (C, H, W)"
-    _fail(name, f"expected output shape {expected}, got {actual}" + (f": {hint}" if hint else ""))
+    _fail(name, f"expected output shape {expected}, got {actual}", hint=hint)
 
 
 def _op_families() -> dict[str, tuple[Callable, ...]]:
@@ -321,8 +397,10 @@ class _Forbid(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in self.banned:
             raise ForbiddenCallError(
-                f"{self.exercise} calls {self.banned[func]}, which this exercise asks you to "
-                "write yourself from basic tensor operations"
+                wrap_message(
+                    f"Write it yourself from basic tensor operations.\n{self.exercise} calls "
+                    f"{self.banned[func]}, which this exercise asks you to replace"
+                )
             )
         return func(*args, **(kwargs or {}))
 
@@ -346,8 +424,10 @@ def reference(fn: Callable) -> Callable:
         banned = _banned_references.get()
         if banned and wrapper in banned:
             raise ForbiddenCallError(
-                f"{banned[wrapper]} calls {fn.__module__}.{fn.__name__}, the reference this "
-                "exercise is graded against: write your own version"
+                wrap_message(
+                    f"Write your own version.\n{banned[wrapper]} calls "
+                    f"{fn.__module__}.{fn.__name__}, the reference this exercise is graded against"
+                )
             )
         return fn(*args, **kwargs)
 
@@ -385,6 +465,56 @@ def forbid(*funcs: Callable | str, exercise: str = "your solution"):
         _banned_references.reset(token)
 
 
+@contextmanager
+def with_reference(namespace: dict, *, probes: Mapping[str, Iterable[tuple]] = (), **helpers):
+    """Inside the block, names in ``namespace`` (a test cell's ``globals()``) point to
+    ``helpers``: the references for earlier exercises the graded one calls, so one slip
+    costs the points of one exercise. Restored afterwards.
+
+    ``probes`` maps a helper's name to argument tuples: where the student's own version
+    gives another answer on them (or is not written yet), a note says so on stdout (which
+    costs nothing), so the student still learns which function to fix.
+    """
+    saved = {k: namespace[k] for k in helpers if k in namespace}
+    for name, cases in dict(probes).items():
+        mine, ref = saved.get(name), helpers[name]
+        for args in cases:
+            try:
+                same = mine is not None and mine(*args) == ref(*args)
+            except Exception:  # noqa: BLE001 -- any failure of the student's helper counts
+                same = False
+            if not same:
+                print(wrap_message(
+                    f"note: your {name}{args} differs from the reference, so this cell tests "
+                    f"with the reference {name}; your own code still calls yours: fix {name} "
+                    "(its test cell says how)"
+                ))  # fmt: skip
+                break
+    namespace.update(helpers)
+    try:
+        yield
+    finally:
+        for k in helpers:
+            if k in saved:
+                namespace[k] = saved[k]
+            else:
+                namespace.pop(k, None)
+
+
+def banned(name: str, exercise: str, why: str = "") -> Callable:
+    """A stand-in for ``name`` that fails when called: put it in place with
+    :func:`with_reference` to stop the graded ``exercise`` from calling ``name`` (a
+    vectorised exercise calling the loop version, say)."""
+
+    def stand_in(*args, **kwargs):
+        raise ForbiddenCallError(
+            wrap_message(f"{why or 'Do not call it here'}.\n{exercise} calls {name}")
+        )
+
+    stand_in.__name__ = name
+    return stand_in
+
+
 def copy_weights(source: torch.nn.Module, target: torch.nn.Module) -> torch.nn.Module:
     """Copy every parameter and buffer of ``source`` into ``target`` by position.
 
@@ -397,15 +527,13 @@ def copy_weights(source: torch.nn.Module, target: torch.nn.Module) -> torch.nn.M
     src_items, dst_items = list(src.items()), list(dst.items())
     for i, ((s_name, s), (d_name, d)) in enumerate(zip(src_items, dst_items, strict=False)):
         if s.shape != d.shape:
-            raise AssertionError(
-                f"weight #{i}: the reference's {s_name} has shape {tuple(s.shape)} but yours "
-                f"({d_name}) has {tuple(d.shape)}: check the layer sizes and their order"
-            )
+            _fail(f"weight #{i}", f"the reference's {s_name} has shape {tuple(s.shape)} but "
+                  f"yours ({d_name}) has {tuple(d.shape)}",
+                  hint="check the layer sizes and their order")  # fmt: skip
     if len(src_items) != len(dst_items):
-        raise AssertionError(
-            f"the reference has {len(src_items)} parameter and buffer tensors, yours has "
-            f"{len(dst_items)}: check for a missing or extra layer (or bias, or batch norm)"
-        )
+        _fail("your module", f"the reference has {len(src_items)} parameter and buffer "
+              f"tensors, yours has {len(dst_items)}",
+              hint="check for a missing or extra layer (or bias, or batch norm)")  # fmt: skip
     target.load_state_dict(
         {d_name: s for (_, s), (d_name, _) in zip(src_items, dst_items, strict=True)}
     )
