@@ -34,6 +34,7 @@ __all__ = [
     "copy_weights",
     "fail",
     "forbid",
+    "note_differs",
     "op_family",
     "random_batch_norm",
     "reference",
@@ -469,27 +470,13 @@ def forbid(*funcs: Callable | str, exercise: str = "your solution"):
 def with_reference(namespace: dict, *, probes: Mapping[str, Iterable[tuple]] = (), **helpers):
     """Inside the block, names in ``namespace`` (a test cell's ``globals()``) point to
     ``helpers``: the references for earlier exercises the graded one calls, so one slip
-    costs the points of one exercise. Restored afterwards.
+    costs the points of one exercise. Restored afterwards, even when a check fails.
 
-    ``probes`` maps a helper's name to argument tuples: where the student's own version
-    gives another answer on them (or is not written yet), a note says so on stdout (which
-    costs nothing), so the student still learns which function to fix.
+    ``probes`` maps a helper's name to argument tuples for :func:`note_differs`.
     """
-    saved = {k: namespace[k] for k in helpers if k in namespace}
     for name, cases in dict(probes).items():
-        mine, ref = saved.get(name), helpers[name]
-        for args in cases:
-            try:
-                same = mine is not None and mine(*args) == ref(*args)
-            except Exception:  # noqa: BLE001 -- any failure of the student's helper counts
-                same = False
-            if not same:
-                print(wrap_message(
-                    f"note: your {name}{args} differs from the reference, so this cell tests "
-                    f"with the reference {name}; your own code still calls yours: fix {name} "
-                    "(its test cell says how)"
-                ))  # fmt: skip
-                break
+        note_differs(namespace, name, helpers[name], cases)
+    saved = {k: namespace[k] for k in helpers if k in namespace}
     namespace.update(helpers)
     try:
         yield
@@ -499,6 +486,27 @@ def with_reference(namespace: dict, *, probes: Mapping[str, Iterable[tuple]] = (
                 namespace[k] = saved[k]
             else:
                 namespace.pop(k, None)
+
+
+def note_differs(namespace: dict, name: str, reference: Callable, cases: Iterable[tuple]) -> bool:
+    """Print a note (stdout costs no points) when the student's ``name`` in ``namespace``
+    gives another answer than ``reference`` on ``cases``, or is not written yet: the test
+    cell grades with the reference, and the note tells the student which function to fix.
+    Returns whether they agree."""
+    mine = namespace.get(name)
+    for args in cases:
+        try:
+            same = mine is not None and mine(*args) == reference(*args)
+        except Exception:  # noqa: BLE001 -- any failure of the student's helper counts
+            same = False
+        if not same:
+            print(wrap_message(
+                f"note: your {name}{args} differs from the reference, so this cell tests "
+                f"with the reference {name}; your own code still calls yours: fix {name} "
+                "(its test cell says how)"
+            ))  # fmt: skip
+            return False
+    return True
 
 
 def banned(name: str, exercise: str, why: str = "") -> Callable:

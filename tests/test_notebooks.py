@@ -159,3 +159,27 @@ def test_nbgrader_round_trip(course, assignment):
                 f"with the wrong answer {wrong.name!r} the autograder took points from "
                 f"{sorted(lost)} (expected {sorted(wrong.fails)}) and gave {sub.score}/{max_score}"
             )
+
+
+def test_validate_shows_the_whole_message(course, tmp_path):
+    """`nbgrader validate`, which students run before submitting, prints the hint and the
+    values in full (nbgrader cuts each line at Validator.width - 3 characters)."""
+    assignment = "01_components"
+    nb, wrong = wrong_submission(assignment)
+    assert wrong.name == "output_size_padding_once"
+    path = course / f"validate_{assignment}.ipynb"
+    nbformat.write(nb, path)
+    start = time.perf_counter()
+    result = subprocess.run(
+        ["nbgrader", "validate", str(path)], cwd=course, env=tool_env(),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    TIMINGS["validate 01_components (one wrong answer)"] = time.perf_counter() - start
+    out = " ".join(result.stdout.split())
+    assert "VALIDATION FAILED ON 1 CELL(S)" in out, result.stdout[-3000:]
+    for phrase in (
+        "Padding adds P zeros on *each* side, so the padded length is I + 2P.",
+        "conv_output_size(12, kernel_size=3, stride=1, padding=1): expected 12, got 11",
+    ):
+        assert phrase in out, f"validate does not show {phrase!r}:\n{result.stdout[-3000:]}"
+    assert "..." not in result.stdout.split("AssertionError")[-1].split("\n")[0]

@@ -223,24 +223,30 @@ print("visible checks passed")
 _x3 = torch.randn(2, 5, 3, generator=_gen)
 for _dim in (0, 1, 2, -1, -2):
     with forbid("softmax", exercise="softmax"):
-        _out = softmax(_x3, dim=_dim)
+        _out = run_exercise(softmax, _x3, dim=_dim)
     check_tensor(_out, torch.softmax(_x3, dim=_dim),
                  f"softmax(x, dim={_dim}) for x of shape (2, 5, 3)")
 # A 1-D input and the default dim.
 _x1 = torch.randn(7, generator=_gen)
 with forbid("softmax", exercise="softmax"):
-    _out = softmax(_x1)
+    _out = run_exercise(softmax, _x1)
 check_tensor(_out, torch.softmax(_x1, dim=0), "softmax(x) for x of shape (7,)")
 # The dtype is kept: float64 in, float64 out.
 _x64 = torch.randn(3, 6, generator=_gen, dtype=torch.float64)
 with forbid("softmax", exercise="softmax"):
-    _out = softmax(_x64, dim=1)
+    _out = run_exercise(softmax, _x64, dim=1)
 check_tensor(_out, torch.softmax(_x64, dim=1), "softmax(x) for float64 x", rtol=1e-10, atol=1e-12)
 # Gradients flow and match autograd through torch.softmax.
 _xg = torch.randn(3, 4, generator=_gen, requires_grad=True)
 with forbid("softmax", exercise="softmax"):
-    _out = softmax(_xg, dim=1)
+    _out = run_exercise(softmax, _xg, dim=1)
 check_grads(_out, torch.softmax(_xg, dim=1), {"x": _xg}, "softmax(x, dim=1)", generator=_gen)
+# Edge cases: one class (probability 1), ties (uniform), a batch of one.
+for _edge in (torch.randn(3, 1, generator=_gen), torch.zeros(2, 5),
+              torch.randn(1, 4, generator=_gen)):
+    with forbid("softmax", exercise="softmax"):
+        _out = run_exercise(softmax, _edge)
+    check_tensor(_out, torch.softmax(_edge, dim=-1), f"softmax(x) for x = {_edge.tolist()}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -273,18 +279,25 @@ _gen = torch.Generator().manual_seed(2)
 # Very negative logits: naive exp underflows to 0 and 0 / 0 is nan.
 _neg = torch.tensor([[-1000.0, -1001.0, -1002.0]])
 with forbid("softmax", exercise="softmax"):
-    _out = softmax(_neg)
+    _out = run_exercise(softmax, _neg)
 check_tensor(_out, torch.softmax(_neg, dim=-1), "softmax([-1000, -1001, -1002])")
 # Rows with very different offsets, along dim 0 this time.
 _mixed = torch.randn(5, 4, generator=_gen) * 3 + torch.tensor([-500.0, 0.0, 300.0, 2000.0])
 with forbid("softmax", exercise="softmax"):
-    _out = softmax(_mixed, dim=0)
+    _out = run_exercise(softmax, _mixed, dim=0)
 check_tensor(_out, torch.softmax(_mixed, dim=0), "softmax(x, dim=0) with column offsets up to 2000")
 # Huge spread inside one row: one entry takes (almost) all the probability.
 _spread = torch.tensor([[-1e4, 0.0, 1e4]])
 with forbid("softmax", exercise="softmax"):
-    _out = softmax(_spread)
+    _out = run_exercise(softmax, _spread)
 check_tensor(_out, torch.softmax(_spread, dim=-1), "softmax([-1e4, 0, 1e4])")
+# A masked logit (-inf, probability 0) beside large ones, in float64 as well.
+for _dtype in (torch.float32, torch.float64):
+    _masked = torch.tensor([[float("-inf"), 500.0, 501.0], [3.0, float("-inf"), -800.0]],
+                           dtype=_dtype)
+    with forbid("softmax", exercise="softmax"):
+        _out = run_exercise(softmax, _masked)
+    check_tensor(_out, torch.softmax(_masked, dim=-1), f"softmax with a -inf logit ({_dtype})")
 ### END HIDDEN TESTS
 
 # %% [markdown]
