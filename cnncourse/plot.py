@@ -13,9 +13,17 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
+from .shapes import conv_output_size
 from .train import History
 
-__all__ = ["plot_history", "show_images", "show_filters", "show_feature_maps", "bar_chart"]
+__all__ = [
+    "plot_history",
+    "show_images",
+    "show_filters",
+    "show_feature_maps",
+    "bar_chart",
+    "conv_volume",
+]
 
 
 def plot_history(histories: History | Mapping[str, History], title: str | None = None) -> Figure:
@@ -174,5 +182,127 @@ def bar_chart(
     if log:
         ax.set_yscale("log")
     ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig
+
+
+def _card(
+    ax, x: float, y: float, rows: int, cols: int, face: str, edge: str = "0.45", z: float = 2
+) -> None:
+    """One channel drawn as a grid of rows x cols unit cells, lower-left corner at (x, y),
+    at depth ``z`` (cards with a higher z hide those below)."""
+    ax.add_patch(plt.Rectangle((x, y), cols, rows, fc=face, ec=edge, lw=1.2, zorder=z))
+    for r in range(1, rows):
+        ax.plot([x, x + cols], [y + r, y + r], color="0.75", lw=0.6, zorder=z)
+    for c in range(1, cols):
+        ax.plot([x + c, x + c], [y, y + rows], color="0.75", lw=0.6, zorder=z)
+
+
+def conv_volume(
+    in_channels: int = 3,
+    size: int = 6,
+    kernel_size: int = 3,
+    out_channels: int = 2,
+    *,
+    stride: int = 1,
+) -> Figure:
+    """A convolution over a 3-D volume: channels drawn as stacked cards.
+
+    The input has ``in_channels`` maps of ``size`` x ``size``; each of the ``out_channels``
+    filters is ``kernel_size`` x ``kernel_size`` x ``in_channels`` (as deep as the input),
+    and its dot product with one window through the whole depth gives one number of its
+    output map. Filter j and what it makes are drawn in colour Cj. The figure has an
+    opaque white background, so it reads the same in light and dark themes.
+    """
+    for name, value in (("in_channels", in_channels), ("size", size),
+                        ("kernel_size", kernel_size), ("out_channels", out_channels)):  # fmt: skip
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}={value!r}: expected a positive int")
+    if out_channels > 10:
+        raise ValueError(f"out_channels={out_channels}: draw at most 10 filters")
+    out = conv_output_size(size, kernel_size, stride)  # ValueError if it does not fit
+    k, off = kernel_size, 0.45  # offset between stacked cards
+    depth_in = (in_channels - 1) * off
+    row, col = (min(1, out - 1),) * 2  # the output position whose window is shown
+    fig, ax = plt.subplots(figsize=(10, 4.2), facecolor="white")
+    ax.set_facecolor("white")
+
+    # Input: in_channels cards, the first in front; the window through all of them.
+    for d in range(in_channels):
+        _card(ax, d * off, d * off, size, size, face="#eef2f7", z=2 * (in_channels - d))
+    # The window through the whole depth: a box from the front card to the back one.
+    wx, wy = col * stride, size - row * stride - k
+    ax.add_patch(plt.Rectangle((wx, wy), k, k, fill=False, ec="black", lw=2.2, zorder=50))
+    ax.add_patch(plt.Rectangle((wx + depth_in, wy + depth_in), k, k, fill=False, ec="black",
+                               lw=1.2, ls="--", zorder=50))  # fmt: skip
+    for cx, cy in ((wx, wy), (wx + k, wy), (wx, wy + k), (wx + k, wy + k)):
+        ax.plot([cx, cx + depth_in], [cy, cy + depth_in], color="black", lw=1.2, zorder=50)
+    window_mid = (wx + k / 2, wy + k / 2)
+
+    # Filters: stacked vertically, each in_channels cards deep.
+    fx = size + depth_in + 2.5
+    step = k + depth_in + 1.0
+    top = max(size + depth_in, out_channels * step - 1.0)
+    filter_mids = []
+    for j in range(out_channels):
+        y = top - (j + 1) * step + 1.0
+        for d in range(in_channels):
+            _card(
+                ax,
+                fx + d * off,
+                y + d * off,
+                k,
+                k,
+                face="white",
+                edge=f"C{j}",
+                z=2 * (in_channels - d),
+            )
+        filter_mids.append((fx + k / 2, y + k / 2))
+
+    # Output: one map per filter, the value at (row, col) filled in the filter's colour.
+    ox = fx + k + depth_in + 2.5
+    for j in range(out_channels):
+        x0 = y0 = j * off
+        z = 2 * (out_channels - j)
+        _card(ax, ox + x0, y0, out, out, face="white", z=z)
+        # drawn above every card, so the value of each map shows through the stack
+        ax.add_patch(plt.Rectangle((ox + x0 + col, y0 + out - 1 - row), 1, 1, fc=f"C{j}",
+                                   ec="black", lw=1, zorder=60 - j))  # fmt: skip
+
+    arrow = dict(arrowstyle="->", color="0.35", lw=1.2, shrinkA=4, shrinkB=4)
+    for j, (mx, my) in enumerate(filter_mids):
+        ax.annotate("", xy=(mx - k / 2, my), xytext=window_mid, arrowprops=arrow, zorder=99)
+        target = (ox + j * off + col + 0.5, j * off + out - 0.5 - row)
+        ax.annotate("", xy=target, xytext=(mx + k / 2 + depth_in, my), zorder=99,
+                    arrowprops={**arrow, "color": f"C{j}"})  # fmt: skip
+
+    label = dict(ha="center", va="top", fontsize=9, color="black")
+    ax.text(
+        size / 2 + depth_in / 2,
+        -0.6,
+        f"input: {in_channels} channels\n{in_channels} × {size} × {size}",
+        **label,
+    )
+    ax.text(
+        fx + (k + depth_in) / 2,
+        min(-0.6, top - out_channels * step + 0.4),
+        f"{out_channels} filters, each\n{in_channels} × {k} × {k}",
+        **label,
+    )
+    ax.text(
+        ox + (out + (out_channels - 1) * off) / 2,
+        -0.6,
+        f"output: {out_channels} maps\n{out_channels} × {out} × {out}",
+        **label,
+    )
+    ax.set_title(
+        f"each filter is as deep as the input ({in_channels} channels) and makes one map; "
+        f"{out_channels} filters make {out_channels} maps",
+        fontsize=10, color="black",
+    )  # fmt: skip
+    ax.set_aspect("equal")
+    ax.autoscale_view()
+    ax.margins(0.04)
+    ax.axis("off")
     fig.tight_layout()
     return fig

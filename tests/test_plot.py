@@ -45,3 +45,19 @@ def test_filters_feature_maps_and_bars():
         plot.show_feature_maps(torch.randn(2, 4, 7, 7))
     fig = plot.bar_chart({"LeNet": 61_706, "AlexNet": 61_100_840}, log=True)
     assert len(fig.axes[0].patches) == 2
+
+
+def test_conv_volume_draws_every_channel_filter_and_map():
+    fig = plot.conv_volume(in_channels=3, size=6, kernel_size=3, out_channels=2)
+    ax = fig.axes[0]
+    # 3 input cards + the window's front and back faces + 2 filters x 3 cards + 2 maps + 2 values
+    assert len(ax.patches) == 3 + 2 + 2 * 3 + 2 + 2
+    labels = " ".join(t.get_text() for t in ax.texts)
+    assert "3 × 6 × 6" in labels and "3 × 3 × 3" in labels and "2 × 4 × 4" in labels
+    assert fig.get_facecolor()[:3] == (1.0, 1.0, 1.0)  # opaque: the same in dark themes
+    fig = plot.conv_volume(in_channels=4, size=7, kernel_size=3, out_channels=3, stride=2)
+    assert "3 × 3 × 3" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    with pytest.raises(ValueError, match="kernel_size"):
+        plot.conv_volume(size=3, kernel_size=5)
+    with pytest.raises(ValueError, match="in_channels"):
+        plot.conv_volume(in_channels=0)
