@@ -40,6 +40,7 @@ __all__ = [
     "reference",
     "run_exercise",
     "table_row",
+    "window_shape",
     "with_reference",
     "wrap_message",
 ]
@@ -115,9 +116,16 @@ def run_exercise(
 def _tensor_arguments(fn, args, kwargs, may_change: set[str]) -> dict:
     """{argument name: (tensor, a copy of it)} for the tensor arguments of a call."""
     try:
-        bound = inspect.signature(fn).bind_partial(*args, **kwargs).arguments
+        signature = inspect.signature(fn)
+        bound = dict(signature.bind_partial(*args, **kwargs).arguments)
     except (TypeError, ValueError):  # no signature: name the arguments by position
         bound = {f"#{i}": a for i, a in enumerate(args)} | kwargs
+    else:  # spread *args and **kwargs (an nn.Module's forward is called through them)
+        for name, param in signature.parameters.items():
+            if name in bound and param.kind is param.VAR_POSITIONAL:
+                bound |= {f"#{i}": a for i, a in enumerate(bound.pop(name))}
+            elif name in bound and param.kind is param.VAR_KEYWORD:
+                bound |= bound.pop(name)
     return {
         k: (v, v.detach().clone())
         for k, v in bound.items()
@@ -332,6 +340,24 @@ def table_row(table, row: str, *, table_name: str = "the table") -> tuple[tuple[
     if not _is_int(params):
         _fail(f"row {row}", f"the number of parameters should be an int, got {params!r}")
     return shape, params
+
+
+def window_shape(
+    shape, kernel_size: int, stride: int = 1, channels: int | None = None
+) -> tuple[int, int, int] | None:
+    """The (C, H, W) a ``kernel_size`` window at ``stride`` (no padding) makes of a shape a
+    student wrote, with ``channels`` channels if given: what a row of a layer table must be
+    if the row before it is taken as right. None if ``shape`` is not a (C, H, W) tuple of
+    ints or nothing would be left, so a later row is graded on its own merits, and one
+    slip in a table costs one row."""
+    if not (isinstance(shape, tuple) and len(shape) == 3 and all(_is_int(v) for v in shape)):
+        return None
+    out = (
+        channels or shape[0],
+        (shape[1] - kernel_size) // stride + 1,
+        (shape[2] - kernel_size) // stride + 1,
+    )
+    return out if min(out) >= 1 else None
 
 
 def check_shape_answer(actual, expected: Iterable[int], name: str, hint: str = "") -> None:

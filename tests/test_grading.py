@@ -76,6 +76,13 @@ def test_run_exercise_catches_inputs_changed_in_place():
     nan = torch.tensor([float("nan"), 1.0])
     grading.run_exercise(lambda x: x * 2, nan)  # NaN equals NaN here
 
+    class Scale(torch.nn.Module):  # called through forward(*args, **kwargs)
+        def forward(self, x):
+            return x.mul_(2)
+
+    with pytest.raises(AssertionError, match=msg("Scale: it changed its argument #0 in place")):
+        grading.run_exercise(Scale(), torch.ones(2), name="Scale")
+
 
 def test_messages_are_wrapped_for_nbgrader_validate():
     with pytest.raises(AssertionError) as info:
@@ -289,3 +296,11 @@ def test_random_batch_norm_differs_in_every_statistic():
     for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var - 1):
         assert t.detach().abs().min() > 0 and len(set(t.tolist())) == 4
     assert isinstance(grading.random_batch_norm(3, ndim=2), torch.nn.BatchNorm1d)
+
+
+def test_window_shape_follows_the_row_before():
+    assert grading.window_shape((6, 28, 28), 2, 2) == (6, 14, 14)
+    assert grading.window_shape((6, 15, 15), 5, 1, channels=16) == (16, 11, 11)
+    assert grading.window_shape((6, 3, 3), 5) is None  # nothing left
+    assert grading.window_shape((6, 28), 2, 2) is None and grading.window_shape(None, 2) is None
+    assert grading.window_shape((6, 28.0, 28), 2, 2) is None

@@ -503,3 +503,22 @@ def test_small_models_learn_on_sprites(factory, epochs):
     fit(model, train, epochs=epochs, lr=1e-3, progress=False, verbose=False, device="cpu")
     after = evaluate(model, train, device="cpu")["loss"]
     assert after < before - 0.5 and after < CHANCE_LOSS - 0.3, (before, after)
+
+
+@pytest.mark.parametrize("size", [16, 28, 32, 33, 47])
+def test_lenet5_sized_for_other_inputs(size):
+    from cnncourse.models.lenet import lenet5_flat_features, lenet5_rows
+
+    model = lenet5(in_channels=3, num_classes=7, image_size=size).eval()
+    with torch.no_grad():
+        flat = model.features(torch.zeros(1, 3, size, size)).numel()
+        assert model(torch.zeros(2, 3, size, size)).shape == (2, 7)
+    assert lenet5_flat_features(size) == flat == model.head[1].in_features
+    rows = lenet5_rows(3, size, 7)
+    assert rows["S4"].output_shape == tuple(model.features(torch.zeros(1, 3, size, size)).shape[1:])
+    assert sum(r.params for r in rows.values()) == sum(p.numel() for p in model.parameters())
+
+
+def test_lenet5_too_small_input_names_image_size():
+    with pytest.raises(ValueError, match="image_size=15"):
+        lenet5(image_size=15)
