@@ -35,11 +35,13 @@ import nbformat
 __all__ = [
     "NBGRADER_DEFAULTS",
     "WrongAnswer",
+    "apply_edits",
     "build_notebook",
     "build_all",
     "source_path",
     "wrong_answer",
     "wrong_answers_in",
+    "wrong_edit",
     "replace_solution",
     "to_source",
 ]
@@ -151,14 +153,22 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 @dataclass(frozen=True)
 class WrongAnswer:
-    """One plausible mistake: ``code`` replaces solution region ``region`` of cell ``cell``."""
+    """One plausible mistake in solution region ``region`` of cell ``cell``: ``code``
+    replaces the region, or, for a small slip, ``edits`` change the solution inside it."""
 
-    name: str  # the function's name: the test id
+    name: str  # the function's (or variable's) name: the test id
     cell: str  # grade_id of the solution cell
-    code: str  # the wrong solution region, unindented
+    code: str  # the wrong solution region, unindented ("" when given as edits)
     fails: frozenset[str]  # grade_ids of the test cells that must score zero
     says: str  # a regex the failure messages must match
     region: int = 0  # which solution region of the cell, if it has several
+    edits: tuple[tuple[str, str], ...] = ()  # (old, new) pairs applied to the solution
+
+    def apply(self, source: str) -> str:
+        """The cell ``source`` with this mistake in place of its solution region."""
+        if self.edits:
+            return apply_edits(source, self.edits, self.region)
+        return replace_solution(source, self.code, self.region)
 
 
 def wrong_answer(
@@ -181,6 +191,54 @@ def wrong_answer(
         return obj
 
     return mark
+
+
+class _Edit:
+    """What :func:`wrong_edit` returns: marks, read by :func:`wrong_answers_in`."""
+
+    def __init__(self, **marks) -> None:
+        self.__wrong_answer__ = marks
+
+
+def wrong_edit(
+    cell: str,
+    *,
+    fails: Iterable[str],
+    says: str,
+    replace: Iterable[tuple[str, str]],
+    region: int = 0,
+) -> _Edit:
+    """A wrong answer that is the solution with a small slip: each ``(old, new)`` pair in
+    ``replace`` swaps every ``old`` inside the solution region for ``new``. Assign it to a
+    name, which becomes the test id::
+
+        lenet_c1_without_bias = wrong_edit(
+            "lenet_module", fails={...}, says="biases",
+            replace=[("kernel_size=5),  # C1", "kernel_size=5, bias=False),  # C1")],
+        )
+
+    The test fails, naming the text, when the solution no longer contains an ``old``.
+    """
+    fails = frozenset([fails] if isinstance(fails, str) else fails)
+    edits = tuple((str(old), str(new)) for old, new in replace)
+    if not fails or not edits:
+        raise ValueError("fails and replace: name a test cell and at least one (old, new) pair")
+    return _Edit(cell=cell, fails=fails, says=says, region=region, edits=edits)
+
+
+def apply_edits(source: str, edits: Iterable[tuple[str, str]], region: int = 0) -> str:
+    """``source`` with each ``(old, new)`` pair applied inside solution region ``region``."""
+    pattern = rf"^[ \t]*{re.escape(BEGIN)}\n.*?^[ \t]*{re.escape(END)}[^\n]*"
+    matches = list(re.finditer(pattern, source, flags=re.M | re.S))
+    if len(matches) <= region:
+        raise ValueError(f"region={region}: the cell has {len(matches)} solution region(s)")
+    match = matches[region]
+    body = match.group(0)
+    for old, new in edits:
+        if old not in body:
+            raise ValueError(f"the solution region no longer contains {old!r}: update the edit")
+        body = body.replace(old, new)
+    return source[: match.start()] + body + source[match.end() :]
 
 
 def _bodies(text: str) -> dict[str, str]:
@@ -222,6 +280,9 @@ def wrong_answers_in(path: str | Path) -> list[WrongAnswer]:
     for name, obj in vars(module).items():
         marks = getattr(obj, "__wrong_answer__", None)
         if marks is None:
+            continue
+        if isinstance(obj, _Edit):
+            found.append(WrongAnswer(name=name, code="", **marks))
             continue
         if not bodies.get(name):
             raise ValueError(f"{path}: {name} needs a body besides its docstring")

@@ -18,6 +18,8 @@ from cnncourse.authoring import (
     source_path,
     to_source,
     wrong_answer,
+    wrong_answers_in,
+    wrong_edit,
 )
 
 ASSIGNMENTS = assignments()
@@ -118,3 +120,21 @@ def test_replace_solution_keeps_indentation_and_picks_the_region():
     assert "def g(x):\n    y = x\n    return y\n" in out and "return 1" in out
     with pytest.raises(ValueError, match="region=2"):
         replace_solution(cell, "pass", region=2)
+
+
+def test_wrong_edit_changes_only_the_solution_region(tmp_path):
+    cell = "x = 1  # keep\ndef f():\n    ### BEGIN SOLUTION\n    x = 1\n    return x\n"
+    cell += "    ### END SOLUTION\n"
+    path = tmp_path / "wrong_answers.py"
+    path.write_text(
+        "from cnncourse.authoring import wrong_edit\n\n"
+        "off_by_one = wrong_edit('f', fails={'test_f'}, says='x', replace=[('x = 1', 'x = 2')])\n"
+        "stale = wrong_edit('f', fails={'test_f'}, says='x', replace=[('y = 1', 'y = 2')])\n"
+    )
+    off_by_one, stale = wrong_answers_in(path)
+    assert off_by_one.name == "off_by_one" and off_by_one.fails == {"test_f"}
+    assert off_by_one.apply(cell) == cell.replace("    x = 1", "    x = 2")  # not line 1
+    with pytest.raises(ValueError, match="no longer contains 'y = 1'"):
+        stale.apply(cell)
+    with pytest.raises(ValueError, match="replace"):
+        wrong_edit("f", fails={"t"}, says="x", replace=[])

@@ -29,7 +29,7 @@ from conftest import SOLUTIONS, assignments, solution_notebook
 from nbclient import NotebookClient
 from nbgrader.utils import determine_grade, is_grade, is_solution
 
-from cnncourse.authoring import WrongAnswer, replace_solution, wrong_answers_in
+from cnncourse.authoring import WrongAnswer, wrong_answers_in
 
 pytestmark = pytest.mark.notebooks
 
@@ -130,7 +130,7 @@ def test_wrong_answer_loses_points(kernels, assignment, answer):
     assert answer.fails <= set(gk.tests), f"unknown test cells: {answer.fails - set(gk.tests)}"
     original = gk.sources[answer.cell]
     try:
-        gk.run(answer.cell, replace_solution(original, answer.code, answer.region))
+        gk.run(answer.cell, answer.apply(original))
         scores = gk.scores()
     finally:
         gk.run(answer.cell)  # put the right answer back for the next case
@@ -171,5 +171,5 @@ def wrong_submission(assignment: str) -> tuple[nbformat.NotebookNode, WrongAnswe
     nb = solution_notebook(assignment)
     for cell in nb.cells:
         if _grade_id(cell) == answer.cell:
-            cell.source = replace_solution(cell.source, answer.code, answer.region)
+            cell.source = answer.apply(cell.source)
     return nb, answer

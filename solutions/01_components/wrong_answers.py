@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import cnncourse
-from cnncourse.authoring import wrong_answer
+from cnncourse.authoring import wrong_answer, wrong_edit
 
 # --------------------------------------------------------------------------- conv_output_size
 
@@ -78,21 +78,12 @@ def conv_params_missing_bias(in_channels, out_channels, kernel_size, bias=True):
 # --------------------------------------------------------------------------- conv2d_naive
 
 
-@wrong_answer("conv2d_naive", fails={"test_conv2d_naive"}, says=r"values differ")
-def naive_conv_missing_bias(x, weight, bias=None, stride=1, padding=0):
-    n, _, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    xp = F.pad(x, (padding,) * 4)
-    h_out = (xp.shape[2] - kh) // stride + 1
-    w_out = (xp.shape[3] - kw) // stride + 1
-    out = x.new_zeros(n, c_out, h_out, w_out)
-    for b in range(n):
-        for o in range(c_out):
-            for i in range(h_out):
-                for j in range(w_out):
-                    r, c = i * stride, j * stride
-                    out[b, o, i, j] = (xp[b, :, r : r + kh, c : c + kw] * weight[o]).sum()
-    return out  # the bias is never added
+naive_conv_missing_bias = wrong_edit(
+    "conv2d_naive",
+    fails={"test_conv2d_naive"},
+    says=r"values differ",
+    replace=[("    if bias is not None:\n        out = out + bias.view(1, -1, 1, 1)\n", "")],
+)
 
 
 @wrong_answer("conv2d_naive", fails={"test_conv2d_naive"}, says=r"expected shape")
@@ -112,39 +103,20 @@ def naive_conv_padding_one_side(x, weight, bias=None, stride=1, padding=0):
     return out + (0 if bias is None else bias.view(1, -1, 1, 1))
 
 
-@wrong_answer("conv2d_naive", fails={"test_conv2d_naive"}, says=r"expected dtype torch.float64")
-def naive_conv_float32_buffer(x, weight, bias=None, stride=1, padding=0):
-    n, _, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    xp = F.pad(x, (padding,) * 4)
-    h_out = conv_output_size(h, kh, stride, padding)
-    w_out = conv_output_size(w, kw, stride, padding)
-    out = torch.zeros(n, c_out, h_out, w_out)  # float32 whatever x is
-    for b in range(n):
-        for o in range(c_out):
-            for i in range(h_out):
-                for j in range(w_out):
-                    r, c = i * stride, j * stride
-                    out[b, o, i, j] = (xp[b, :, r : r + kh, c : c + kw] * weight[o]).sum()
-    return out if bias is None else out + bias.view(1, -1, 1, 1)
+naive_conv_float32_buffer = wrong_edit(
+    "conv2d_naive",
+    fails={"test_conv2d_naive"},
+    says=r"expected dtype torch.float64",
+    replace=[("x.new_zeros(n, c_out, h_out, w_out)", "torch.zeros(n, c_out, h_out, w_out)")],
+)
 
 
-@wrong_answer("conv2d_naive", fails={"test_conv2d_naive"}, says=r"no gradient reaches x")
-def naive_conv_through_item(x, weight, bias=None, stride=1, padding=0):
-    n, _, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    xp = F.pad(x, (padding,) * 4)
-    h_out = conv_output_size(h, kh, stride, padding)
-    w_out = conv_output_size(w, kw, stride, padding)
-    out = x.new_zeros(n, c_out, h_out, w_out)
-    for b in range(n):
-        for o in range(c_out):
-            for i in range(h_out):
-                for j in range(w_out):
-                    r, c = i * stride, j * stride
-                    window = xp[b, :, r : r + kh, c : c + kw]
-                    out[b, o, i, j] = (window * weight[o]).sum().item()  # a Python float
-    return out if bias is None else out + bias.view(1, -1, 1, 1)
+naive_conv_through_item = wrong_edit(
+    "conv2d_naive",
+    fails={"test_conv2d_naive"},
+    says=r"no gradient reaches x",
+    replace=[("(patch * weight[o]).sum()", "(patch * weight[o]).sum().item()")],
+)
 
 
 # --------------------------------------------------------------------------- conv2d
@@ -229,114 +201,71 @@ def sigmoid_grad_in_place(x):
 
 
 # --------------------------------------------------------------------------- batch norm
+# Each is the solution with one slip (wrong_edit: (old, new) swaps inside the region).
 
+batch_norm_always_batch_stats = wrong_edit(
+    "batch_norm",
+    fails={"test_batch_norm_eval"},
+    says=r"running statistics",
+    replace=[
+        (
+            "mean, var = running_mean, running_var",
+            "mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)",
+        )
+    ],
+)
 
-@wrong_answer("batch_norm", fails={"test_batch_norm_eval"}, says=r"running statistics")
-def batch_norm_always_batch_stats(
-    x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
-):
-    dims = (0, 2, 3) if x.ndim == 4 else (0,)
-    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-    mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)  # in both modes
-    if training:
-        m = x.numel() // x.shape[1]
-        with torch.no_grad():
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var * m / (m - 1))
-    x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
-    return gamma.view(shape) * x_hat + beta.view(shape)
+batch_norm_biased_running_var = wrong_edit(
+    "batch_norm",
+    fails={"test_batch_norm_train"},
+    says=r"unbiased",
+    replace=[("momentum * var * m / (m - 1)", "momentum * var")],
+)
 
+batch_norm_unbiased_normalisation = wrong_edit(
+    "batch_norm",
+    fails={"test_batch_norm_train"},
+    says=r"values differ",
+    replace=[
+        ("x.var(dim=dims, unbiased=False)", "x.var(dim=dims, unbiased=True)"),
+        ("momentum * var * m / (m - 1)", "momentum * var"),
+    ],
+)
 
-@wrong_answer("batch_norm", fails={"test_batch_norm_train"}, says=r"unbiased")
-def batch_norm_biased_running_var(
-    x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
-):
-    dims = (0, 2, 3) if x.ndim == 4 else (0,)
-    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-    if training:
-        mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)
-        with torch.no_grad():
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var)  # needs m / (m - 1)
-    else:
-        mean, var = running_mean, running_var
-    x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
-    return gamma.view(shape) * x_hat + beta.view(shape)
+batch_norm_eps_outside_sqrt = wrong_edit(
+    "batch_norm",
+    fails={"test_batch_norm_train", "test_batch_norm_eval"},
+    says=r"eps",
+    replace=[("torch.sqrt(var.view(shape) + eps)", "(torch.sqrt(var.view(shape)) + eps)")],
+)
 
+# The statistics, not just the running update, computed without their graph.
+batch_norm_statistics_without_grad = wrong_edit(
+    "batch_norm",
+    fails={"test_batch_norm_train"},
+    says=r"gradient with respect to x",
+    replace=[
+        (
+            "        mean = x.mean(dim=dims)\n        var = x.var(dim=dims, unbiased=False)\n"
+            "        m = x.numel() // x.shape[1]\n        with torch.no_grad():\n",
+            "        with torch.no_grad():\n            mean = x.mean(dim=dims)\n"
+            "            var = x.var(dim=dims, unbiased=False)\n"
+            "            m = x.numel() // x.shape[1]\n",
+        )
+    ],
+)
 
-@wrong_answer("batch_norm", fails={"test_batch_norm_train"}, says=r"values differ")
-def batch_norm_unbiased_normalisation(
-    x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
-):
-    dims = (0, 2, 3) if x.ndim == 4 else (0,)
-    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-    if training:
-        mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=True)  # normalises by m - 1
-        with torch.no_grad():
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var)
-    else:
-        mean, var = running_mean, running_var
-    x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
-    return gamma.view(shape) * x_hat + beta.view(shape)
-
-
-@wrong_answer("batch_norm", fails={"test_batch_norm_train", "test_batch_norm_eval"}, says=r"eps")
-def batch_norm_eps_outside_sqrt(
-    x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
-):
-    dims = (0, 2, 3) if x.ndim == 4 else (0,)
-    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-    if training:
-        mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)
-        m = x.numel() // x.shape[1]
-        with torch.no_grad():
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var * m / (m - 1))
-    else:
-        mean, var = running_mean, running_var
-    x_hat = (x - mean.view(shape)) / (torch.sqrt(var.view(shape)) + eps)  # eps misplaced
-    return gamma.view(shape) * x_hat + beta.view(shape)
-
-
-@wrong_answer("batch_norm", fails={"test_batch_norm_train"}, says=r"gradient with respect to x")
-def batch_norm_statistics_without_grad(
-    x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
-):
-    dims = (0, 2, 3) if x.ndim == 4 else (0,)
-    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-    if training:
-        with torch.no_grad():  # the statistics, not just the running update, lose their graph
-            mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)
-            m = x.numel() // x.shape[1]
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var * m / (m - 1))
-    else:
-        mean, var = running_mean, running_var
-    x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
-    return gamma.view(shape) * x_hat + beta.view(shape)
-
-
-@wrong_answer(
+batch_norm_centres_x_in_place = wrong_edit(
     "batch_norm",
     fails={"test_batch_norm_train", "test_batch_norm_eval"},
     says=r"argument x in place",
+    replace=[
+        (
+            "x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)",
+            "x_hat = x.sub_(mean.view(shape)).div_(torch.sqrt(var.view(shape) + eps))",
+        )
+    ],
 )
-def batch_norm_centres_x_in_place(
-    x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5
-):
-    dims = (0, 2, 3) if x.ndim == 4 else (0,)
-    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-    if training:
-        mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)
-        m = x.numel() // x.shape[1]
-        with torch.no_grad():
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var * m / (m - 1))
-    else:
-        mean, var = running_mean, running_var
-    x_hat = x.sub_(mean.view(shape)).div_(torch.sqrt(var.view(shape) + eps))  # x is overwritten
-    return gamma.view(shape) * x_hat + beta.view(shape)
 
 
 # ---- section 5: putting the parts together
@@ -349,8 +278,11 @@ def layer_shapes_pool_rounds_up(spec, input_shape):
     for entry in spec:
         if entry[0] == "conv":
             _, out_channels, k, s, p = entry
-            shape = (out_channels, conv_output_size(shape[1], k, s, p),
-                     conv_output_size(shape[2], k, s, p))
+            shape = (
+                out_channels,
+                conv_output_size(shape[1], k, s, p),
+                conv_output_size(shape[2], k, s, p),
+            )
         elif entry[0] == "pool":
             _, k, s = entry
             # a last, partial window is counted too (ceil instead of floor)
@@ -394,8 +326,9 @@ def build_net_relu_on_the_logits(spec, input_shape, batch_norm=True):
     for i, entry in enumerate(spec):
         if entry[0] == "conv":
             _, out_channels, k, s, p = entry
-            modules.append(nn.Conv2d(shape[0], out_channels, k, stride=s, padding=p,
-                                     bias=not batch_norm))
+            modules.append(
+                nn.Conv2d(shape[0], out_channels, k, stride=s, padding=p, bias=not batch_norm)
+            )
             if batch_norm:
                 modules.append(nn.BatchNorm2d(out_channels))
             modules.append(nn.ReLU())
@@ -420,8 +353,7 @@ def build_net_flat_size_ignores_the_convolutions(spec, input_shape, batch_norm=T
     for i, entry in enumerate(spec):
         if entry[0] == "conv":
             _, out_channels, k, s, p = entry
-            modules.append(nn.Conv2d(c, out_channels, k, stride=s, padding=p,
-                                     bias=not batch_norm))
+            modules.append(nn.Conv2d(c, out_channels, k, stride=s, padding=p, bias=not batch_norm))
             modules += [nn.BatchNorm2d(out_channels)] if batch_norm else []
             modules.append(nn.ReLU())
             c = out_channels

@@ -5,9 +5,8 @@ message matching ``says``. The first one also goes through a real nbgrader autog
 A function exercise's region is written as the body of a function with its signature; the
 LeNet5 module's region as the body of a class."""
 
-from torch import nn
 
-from cnncourse.authoring import wrong_answer
+from cnncourse.authoring import wrong_answer, wrong_edit
 
 # --------------------------------------------------------------------------- layer table
 
@@ -153,225 +152,79 @@ def total_from_the_model(in_channels=1, image_size=32, num_classes=10):
 
 
 # --------------------------------------------------------------------------- LeNet5 module
+# Each is the solution with one slip (wrong_edit: (old, new) swaps inside the region).
 
+lenet_c1_without_bias = wrong_edit(
+    "lenet_module",
+    fails={"test_lenet_shapes", "test_lenet_function"},
+    says=r"biases",
+    replace=[
+        ("nn.Conv2d(in_channels, 6, kernel_size=5)", "nn.Conv2d(in_channels, 6, 5, bias=False)")
+    ],
+)
 
-@wrong_answer("lenet_module", fails={"test_lenet_shapes", "test_lenet_function"}, says=r"biases")
-class LeNetC1WithoutBias(nn.Module):
-    ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-    POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
-
-    def __init__(self, num_classes=10, in_channels=1, activation="tanh", pool="avg"):
-        super().__init__()
-        if activation not in self.ACTIVATIONS:
-            raise ValueError(f"activation={activation!r}: unknown")
-        if pool not in self.POOLS:
-            raise ValueError(f"pool={pool!r}: unknown")
-        act, pooling = self.ACTIVATIONS[activation], self.POOLS[pool]
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5, bias=False), act(), pooling(2),
-            nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2),
-        )  # fmt: skip
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(400, 120), act(), nn.Linear(120, 84), act(),
-            nn.Linear(84, num_classes),
-        )  # fmt: skip
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-@wrong_answer("lenet_module", fails={"test_lenet_shapes", "test_lenet_function"}, says=r"strides")
-class LeNetPoolStrideOne(nn.Module):
-    ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-    POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
-
-    def __init__(self, num_classes=10, in_channels=1, activation="tanh", pool="avg"):
-        super().__init__()
-        if activation not in self.ACTIVATIONS:
-            raise ValueError(f"activation={activation!r}: unknown")
-        if pool not in self.POOLS:
-            raise ValueError(f"pool={pool!r}: unknown")
-        act, pooling = self.ACTIVATIONS[activation], self.POOLS[pool]
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5), act(), pooling(2, stride=1),
-            nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2, stride=1),
-        )  # fmt: skip
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(400, 120), act(), nn.Linear(120, 84), act(),
-            nn.Linear(84, num_classes),
-        )  # fmt: skip
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
+lenet_pool_stride_one = wrong_edit(
+    "lenet_module",
+    fails={"test_lenet_shapes", "test_lenet_function"},
+    says=r"strides",
+    replace=[("pooling(kernel_size=2, stride=2)", "pooling(kernel_size=2, stride=1)")],
+)
 
 # Pixels scaled in place: x.float() returns the caller's own tensor when it is float32
 # already, so div_ changes the images the caller passed in.
-@wrong_answer(
+lenet_scales_input_in_place = wrong_edit(
     "lenet_module",
     fails={"test_lenet_shapes", "test_lenet_function"},
     says=r"leave the inputs alone",
+    replace=[("x = self.features(x)", "x = self.features(x.float().div_(255))")],
 )
-class LeNetScalesInputInPlace(nn.Module):
-    ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-    POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
-
-    def __init__(self, num_classes=10, in_channels=1, activation="tanh", pool="avg"):
-        super().__init__()
-        if activation not in self.ACTIVATIONS:
-            raise ValueError(f"activation={activation!r}: unknown")
-        if pool not in self.POOLS:
-            raise ValueError(f"pool={pool!r}: unknown")
-        act, pooling = self.ACTIVATIONS[activation], self.POOLS[pool]
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5), act(), pooling(2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2, stride=2),
-        )  # fmt: skip
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(400, 120), act(), nn.Linear(120, 84), act(),
-            nn.Linear(84, num_classes),
-        )  # fmt: skip
-
-    def forward(self, x):
-        x = x.float().div_(255)  # pixels from 0..255 to 0..1
-        return self.head(self.features(x))
-
 
 # The dtype follows the input: a forward that casts to float32 breaks `model.double()`.
-@wrong_answer("lenet_module", fails={"test_lenet_function"}, says=r"keep the input's dtype")
-class LeNetForwardCastsToFloat(nn.Module):
-    ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-    POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
+lenet_forward_casts_to_float = wrong_edit(
+    "lenet_module",
+    fails={"test_lenet_function"},
+    says=r"keep the input's dtype",
+    replace=[("x = self.features(x)", "x = self.features(x.float())")],
+)
 
-    def __init__(self, num_classes=10, in_channels=1, activation="tanh", pool="avg"):
-        super().__init__()
-        if activation not in self.ACTIVATIONS:
-            raise ValueError(f"activation={activation!r}: unknown")
-        if pool not in self.POOLS:
-            raise ValueError(f"pool={pool!r}: unknown")
-        act, pooling = self.ACTIVATIONS[activation], self.POOLS[pool]
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5), act(), pooling(2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2, stride=2),
-        )  # fmt: skip
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(400, 120), act(), nn.Linear(120, 84), act(),
-            nn.Linear(84, num_classes),
-        )  # fmt: skip
-
-    def forward(self, x):
-        x = x.float()  # "images might come as integers"
-        return self.head(self.features(x))
-
-
-# A batch of one image: .squeeze() on the logits drops the batch dimension too.
-@wrong_answer("lenet_module", fails={"test_lenet_shapes"}, says=r"keep the batch dimension")
-class LeNetSqueezesLogits(nn.Module):
-    ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-    POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
-
-    def __init__(self, num_classes=10, in_channels=1, activation="tanh", pool="avg"):
-        super().__init__()
-        if activation not in self.ACTIVATIONS:
-            raise ValueError(f"activation={activation!r}: unknown")
-        if pool not in self.POOLS:
-            raise ValueError(f"pool={pool!r}: unknown")
-        act, pooling = self.ACTIVATIONS[activation], self.POOLS[pool]
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5), act(), pooling(2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2, stride=2),
-        )  # fmt: skip
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(400, 120), act(), nn.Linear(120, 84), act(),
-            nn.Linear(84, num_classes),
-        )  # fmt: skip
-
-    def forward(self, x):
-        return self.head(self.features(x)).squeeze()
-
+lenet_squeezes_logits = wrong_edit(
+    "lenet_module",
+    fails={"test_lenet_shapes"},
+    says=r"keep the batch dimension",
+    replace=[("return self.head(x)", "return self.head(x).squeeze()")],
+)
 
 # nn.ReLU6 picked from the autocomplete list: the same as ReLU below 6, so it only shows on
 # inputs of large magnitude.
-@wrong_answer("lenet_module", fails={"test_lenet_function"}, says=r"large inputs")
-class LeNetReLU6(nn.Module):
-    ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU6}
-    POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
-
-    def __init__(self, num_classes=10, in_channels=1, activation="tanh", pool="avg"):
-        super().__init__()
-        if activation not in self.ACTIVATIONS:
-            raise ValueError(f"activation={activation!r}: unknown")
-        if pool not in self.POOLS:
-            raise ValueError(f"pool={pool!r}: unknown")
-        act, pooling = self.ACTIVATIONS[activation], self.POOLS[pool]
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5), act(), pooling(2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2, stride=2),
-        )  # fmt: skip
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(400, 120), act(), nn.Linear(120, 84), act(),
-            nn.Linear(84, num_classes),
-        )  # fmt: skip
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
+lenet_relu6 = wrong_edit(
+    "lenet_module",
+    fails={"test_lenet_function"},
+    says=r"large inputs",
+    replace=[('"relu": nn.ReLU}', '"relu": nn.ReLU6}')],
+)
 
 # Written for grey digits: C1 always reads one input map.
-@wrong_answer(
+lenet_ignores_in_channels = wrong_edit(
     "lenet_module",
     fails={"test_lenet_shapes", "test_lenet_function"},
     says=r"in_channels input maps",
+    replace=[("nn.Conv2d(in_channels, 6, kernel_size=5)", "nn.Conv2d(1, 6, kernel_size=5)")],
 )
-class LeNetIgnoresInChannels(nn.Module):
-    ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-    POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
-
-    def __init__(self, num_classes=10, in_channels=1, activation="tanh", pool="avg"):
-        super().__init__()
-        if activation not in self.ACTIVATIONS:
-            raise ValueError(f"activation={activation!r}: unknown")
-        if pool not in self.POOLS:
-            raise ValueError(f"pool={pool!r}: unknown")
-        act, pooling = self.ACTIVATIONS[activation], self.POOLS[pool]
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 6, kernel_size=5), act(), pooling(2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2, stride=2),
-        )  # fmt: skip
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(400, 120), act(), nn.Linear(120, 84), act(),
-            nn.Linear(84, num_classes),
-        )  # fmt: skip
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
 
 # The paper's tanh kept in the dense part whatever `activation` says: right for the default
 # (tanh) model, wrong for sigmoid and ReLU.
-@wrong_answer("lenet_module", fails={"test_lenet_function"}, says=r"look at self.head")
-class LeNetHeadAlwaysTanh(nn.Module):
-    ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-    POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
-
-    def __init__(self, num_classes=10, in_channels=1, activation="tanh", pool="avg"):
-        super().__init__()
-        if activation not in self.ACTIVATIONS:
-            raise ValueError(f"activation={activation!r}: unknown")
-        if pool not in self.POOLS:
-            raise ValueError(f"pool={pool!r}: unknown")
-        act, pooling = self.ACTIVATIONS[activation], self.POOLS[pool]
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5), act(), pooling(2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2, stride=2),
-        )  # fmt: skip
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(400, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(),
-            nn.Linear(84, num_classes),
-        )  # fmt: skip
-
-    def forward(self, x):
-        return self.head(self.features(x))
+lenet_head_always_tanh = wrong_edit(
+    "lenet_module",
+    fails={"test_lenet_function"},
+    says=r"look at self.head",
+    replace=[
+        ("act(),\n            nn.Linear(120, 84)", "nn.Tanh(),\n            nn.Linear(120, 84)"),
+        (
+            "act(),\n            nn.Linear(84, num_classes)",
+            "nn.Tanh(),\n            nn.Linear(84, num_classes)",
+        ),
+    ],
+)
 
 
 # --------------------------------------------------------------------------- flat features
