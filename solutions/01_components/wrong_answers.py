@@ -75,6 +75,20 @@ def conv_params_missing_bias(in_channels, out_channels, kernel_size, bias=True):
     return in_channels * kh * kw * out_channels
 
 
+# Square kernels only: a (K_h, K_w) pair is read as K_h x K_h.
+conv_params_square_kernels_only = wrong_edit(
+    "conv_params",
+    fails={"test_conv_params"},
+    says=r"kernel_size=\(3, 5\)",
+    replace=[
+        (
+            "kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size",
+            "kh = kw = kernel_size if isinstance(kernel_size, int) else kernel_size[0]",
+        )
+    ],
+)
+
+
 # --------------------------------------------------------------------------- conv2d_naive
 
 
@@ -166,6 +180,15 @@ def max_pool_averages(x, kernel_size, stride=None):
     stride = kernel_size if stride is None else stride
     k = kernel_size
     return x.unfold(2, k, stride).unfold(3, k, stride).mean(dim=(-2, -1))
+
+
+# Detached "to save memory": the values are right, but no gradient flows back to x.
+max_pool_detached = wrong_edit(
+    "max_pool2d",
+    fails={"test_max_pool2d"},
+    says=r"no gradient reaches x",
+    replace=[("return windows.amax(dim=(-2, -1))", "return windows.amax(dim=(-2, -1)).detach()")],
+)
 
 
 # --------------------------------------------------------------------------- activation grads
