@@ -24,14 +24,21 @@ help:
 	@echo "make bench    print the benchmark ratio tables"
 	@echo "make lint     ruff over the library, tests and benchmarks"
 
+# torch's OpenMP threads spin while they wait for work: beside one busy process on a 2-core
+# laptop that makes a training loop up to 40x slower. OpenMP reads OMP_WAIT_POLICY once, when
+# `import torch` loads it, so the venv sets it at interpreter start: a .pth line in
+# site-packages runs in every venv python (kernels, pytest, nbgrader) before any cell imports
+# torch. An explicit OMP_WAIT_POLICY in the environment still wins (setdefault).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
 		| grep -v "is neither a file nor a directory" || true
+	@echo 'import os; os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")' > \
+		"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/cnncourse_omp.pth"
 	@$(BIN)/python -c "import cnncourse, torch, torchvision, nbgrader, jupyterlab" \
 		|| { echo "install failed: see the pip output above" >&2; exit 1; }
 	$(BIN)/python -m ipykernel install --user --name cnncourse \
-		--display-name "Python (cnncourse)" > /dev/null
+		--display-name "Python (cnncourse)" --env OMP_WAIT_POLICY PASSIVE > /dev/null
 	@touch $@
 
 install: $(STAMP)

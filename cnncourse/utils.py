@@ -17,6 +17,7 @@ __all__ = [
     "silence_warnings",
     "setup_notebook",
     "environment_report",
+    "omp_wait_policy",
 ]
 
 
@@ -105,6 +106,34 @@ def setup_notebook(seed: int = 0, *, quiet: bool = False) -> torch.device:
     return device
 
 
+def omp_wait_policy() -> str:
+    """How torch's CPU threads wait for work: "PASSIVE", "ACTIVE" or "default".
+
+    PASSIVE threads sleep until there is work; ACTIVE ones spin; by default they spin for a
+    while, then sleep. Spinning wins a few percent on an idle machine, but beside one busy
+    program on a 2-core laptop it makes a training loop up to 40x slower, because the
+    threads burn the cores the working thread needs. OpenMP reads ``OMP_WAIT_POLICY``
+    once, when ``import torch`` loads it, so this is what it read then: "default" also
+    when torch was imported before cnncourse and the variable was not set yet.
+    """
+    import cnncourse
+
+    if getattr(cnncourse, "_OMP_POLICY_TOO_LATE", False):
+        return "default"
+    value = os.environ.get("OMP_WAIT_POLICY", "").strip().upper()
+    return value if value in {"PASSIVE", "ACTIVE"} else "default"
+
+
+_WAIT_POLICY_NOTES = {
+    "PASSIVE": "PASSIVE (idle threads sleep: fine beside other busy programs)",
+    "ACTIVE": "ACTIVE (idle threads spin: slow beside other busy programs)",
+    "default": (
+        "default (idle threads spin: slow beside other busy programs; "
+        "set OMP_WAIT_POLICY=PASSIVE before starting Jupyter)"
+    ),
+}
+
+
 def environment_report() -> dict[str, str]:
     """Versions and hardware, as a dict of strings: what the welcome notebook prints."""
     import torchvision
@@ -116,6 +145,7 @@ def environment_report() -> dict[str, str]:
         "torchvision": torchvision.__version__,
         "device": str(device),
         "cpu threads": str(torch.get_num_threads()),
+        "wait policy": _WAIT_POLICY_NOTES[omp_wait_policy()],
         "grading mode": str(grading_mode()),
     }
     if device.type == "cuda":
