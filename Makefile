@@ -22,7 +22,7 @@ help:
 	@echo "make release  build solutions/*/*.ipynb from their .py sources, then notebooks/ (nbgrader)"
 	@echo "make grade    autograde everything in submitted/ (instructors)"
 	@echo "make bench    print the benchmark ratio tables"
-	@echo "make lint     ruff over the library, tests and benchmarks"
+	@echo "make lint     ruff over the library, tests, benchmarks and notebook sources"
 
 # torch's OpenMP threads spin while they wait for work: beside one busy process on a 2-core
 # laptop that makes a training loop up to 40x slower. OpenMP reads OMP_WAIT_POLICY once, when
