@@ -110,9 +110,11 @@ def omp_wait_policy() -> str:
     """How torch's CPU threads wait for work: "PASSIVE", "ACTIVE" or "default".
 
     PASSIVE threads sleep until there is work; ACTIVE ones spin; by default they spin for a
-    while, then sleep. Spinning wins a few percent on an idle machine, but beside one busy
-    program on a 2-core laptop it makes a training loop up to 40x slower, because the
-    threads burn the cores the working thread needs. OpenMP reads ``OMP_WAIT_POLICY``
+    while, then sleep. Spinning is faster on an idle machine when the work comes in many
+    tiny pieces (small nets: 01_components runs about 1.2x faster on an idle 2-core VM), but
+    beside one busy program on 2 cores the spinning threads burn the core the working thread
+    needs: training gets several times slower, and tens of times beside another program
+    whose threads spin too. The course chooses PASSIVE. OpenMP reads ``OMP_WAIT_POLICY``
     once, when ``import torch`` loads it, so this is what it read then: "default" also
     when torch was imported before cnncourse and the variable was not set yet.
     """
