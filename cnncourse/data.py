@@ -40,6 +40,7 @@ __all__ = [
     "DatasetSpec",
     "DatasetUnavailableError",
     "ImageDataset",
+    "RandomCropFlip",
     "available_datasets",
     "default_root",
     "load_dataset",
@@ -102,6 +103,8 @@ class ImageDataset(Dataset):
         labels: int64 tensor (N,).
         classes: class names, ``classes[label]``.
         mean, std: per-channel tuples used for normalisation (see :meth:`denormalize`).
+        transform: ``None``, or a function applied to each (C, H, W) image as it is read
+            (data augmentation, e.g. :class:`RandomCropFlip`); ``images`` stay unchanged.
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class ImageDataset(Dataset):
         std: Sequence[float],
         name: str = "",
         split: str = "",
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if images.ndim != 4:
             raise ValueError(f"images: expected (N, C, H, W), got shape {tuple(images.shape)}")
@@ -127,12 +131,16 @@ class ImageDataset(Dataset):
         self.std = tuple(std)
         self.name = name
         self.split = split
+        self.transform = transform
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index], self.labels[index]
+        image = self.images[index]
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.labels[index]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -150,6 +158,42 @@ class ImageDataset(Dataset):
             f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
             f"image_shape={self.image_shape}, classes={len(self.classes)})"
         )
+
+
+class RandomCropFlip:
+    """Data augmentation as AlexNet used it: a random crop and a random horizontal flip.
+
+    AlexNet cut random 224x224 patches out of 256x256 images; at 32x32 the usual form
+    pads ``padding`` pixels of zeros (the mean colour, in normalised images) on each side
+    and cuts a random 32x32 window back out, i.e. shifts the image by up to ``padding``
+    pixels. With probability ``flip`` the image is mirrored left-right. Works on one
+    (C, H, W) image (an :class:`ImageDataset` ``transform``) and draws from torch's global
+    generator, so ``torch.manual_seed`` makes it repeatable.
+    """
+
+    def __init__(self, padding: int = 4, flip: float = 0.5) -> None:
+        if not isinstance(padding, int) or padding < 0:
+            raise ValueError(f"padding={padding!r}: expected an int >= 0")
+        if not 0.0 <= flip <= 1.0:
+            raise ValueError(f"flip={flip!r}: expected a probability in [0, 1]")
+        self.padding = padding
+        self.flip = flip
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if image.ndim != 3:
+            raise ValueError(f"image: expected (C, H, W), got shape {tuple(image.shape)}")
+        _, h, w = image.shape
+        p = self.padding
+        if p:
+            padded = F.pad(image, (p, p, p, p))
+            top, left = torch.randint(0, 2 * p + 1, (2,)).tolist()
+            image = padded[:, top : top + h, left : left + w]
+        if self.flip and torch.rand(()) < self.flip:
+            image = image.flip(-1)
+        return image
+
+    def __repr__(self) -> str:
+        return f"RandomCropFlip(padding={self.padding}, flip={self.flip})"
 
 
 def available_datasets() -> dict[str, tuple[str, ...]]:
@@ -243,6 +287,7 @@ def make_loaders(
     num_workers: int = 0,
     num_train: int | None = None,
     num_eval: int | None = None,
+    train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     **dataset_kwargs,
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
     """Train, validation and test loaders for one dataset.
@@ -250,10 +295,12 @@ def make_loaders(
     The training loader shuffles with a generator seeded by ``seed``, so two runs see
     the batches in the same order. ``num_train`` / ``num_eval`` set the number of
     training and of validation/test images (see ``num_samples`` in :func:`load_dataset`).
+    ``train_transform`` (e.g. :class:`RandomCropFlip`) augments the training images only.
     Other keyword arguments go to :func:`load_dataset`.
     """
     positive_int("batch_size", batch_size)
     train = load_dataset(name, "train", seed=seed, num_samples=num_train, **dataset_kwargs)
+    train.transform = train_transform
     val = load_dataset(name, "val", seed=seed, num_samples=num_eval, **dataset_kwargs)
     test = load_dataset(name, "test", seed=seed, num_samples=num_eval, **dataset_kwargs)
     generator = torch.Generator().manual_seed(seed)

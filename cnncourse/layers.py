@@ -32,6 +32,7 @@ __all__ = [
     "sigmoid",
     "batch_norm",
     "dropout",
+    "local_response_norm",
     "IntPair",
 ]
 
@@ -411,3 +412,22 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return x * torch.zeros_like(x)
     keep = torch.empty_like(x).bernoulli_(1 - p)
     return x * keep.div_(1 - p)
+
+
+@reference
+def local_response_norm(
+    x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> Tensor:
+    """Local response normalisation across channels, like ``F.local_response_norm``.
+
+    x: (N, C, ...) -> same shape. Each value is divided by a power of the sum of squares
+    over ``size`` neighbouring channels (zero beyond the first and last channel):
+    ``b_c = a_c / (k + alpha / size * sum_{c' = c - size//2}^{c + (size-1)//2} a_c'^2) ** beta``.
+    PyTorch divides ``alpha`` by ``size``; AlexNet's paper does not, so its alpha=1e-4 with
+    n=5 is ``alpha=5e-4`` here.
+    """
+    _check_tensor(x, "x", (3, 4, 5))
+    positive_int("size", size)
+    squares = F.pad(x * x, (0, 0) * (x.ndim - 2) + (size // 2, (size - 1) // 2))  # pad C
+    window_sum = squares.unfold(1, size, 1).sum(-1)  # (N, C, ...): sum over `size` channels
+    return x / (k + alpha / size * window_sum).pow(beta)

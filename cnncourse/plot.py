@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import torch
@@ -23,6 +24,9 @@ __all__ = [
     "show_feature_maps",
     "bar_chart",
     "conv_volume",
+    "ILSVRC_WINNERS",
+    "IlsvrcEntry",
+    "ilsvrc_chart",
 ]
 
 
@@ -304,5 +308,62 @@ def conv_volume(
     ax.autoscale_view()
     ax.margins(0.04)
     ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# ImageNet (ILSVRC) classification results by year
+
+
+class IlsvrcEntry(NamedTuple):
+    year: int
+    name: str  # the architecture, or the team for the pre-CNN entries
+    top5: float  # top-5 error on the ILSVRC test set, in percent
+    layers: int | None  # weight layers (None: not a deep network)
+    source: str
+
+
+_RUSSAKOVSKY = "Russakovsky et al. 2015, ImageNet Large Scale Visual Recognition Challenge, IJCV"
+
+# The classification winners (and VGG, second in 2014) as the lecture charts them.
+ILSVRC_WINNERS: tuple[IlsvrcEntry, ...] = (
+    IlsvrcEntry(2010, "NEC-UIUC", 28.2, None, _RUSSAKOVSKY + " (Lin et al., SIFT/LBP + SVM)"),
+    IlsvrcEntry(2011, "XRCE", 25.8, None, _RUSSAKOVSKY + " (Sanchez & Perronnin, Fisher vectors)"),
+    IlsvrcEntry(
+        2012, "AlexNet", 16.4, 8, "Krizhevsky et al. 2012, Table 2 (15.3% with extra data)"
+    ),
+    IlsvrcEntry(2013, "ZFNet", 11.7, 8, _RUSSAKOVSKY + " (Clarifai, Zeiler & Fergus)"),
+    IlsvrcEntry(2014, "VGG", 7.3, 19, "Simonyan & Zisserman 2015, Table 7 (2nd in 2014)"),
+    IlsvrcEntry(2014, "GoogLeNet", 6.7, 22, "Szegedy et al. 2015, Table 2"),
+    IlsvrcEntry(2015, "ResNet", 3.57, 152, "He et al. 2016, Table 5"),
+)
+# One trained annotator (Andrej Karpathy) on 1,500 test images: Russakovsky et al. 2015, 6.4.
+HUMAN_TOP5 = 5.1
+
+
+def ilsvrc_chart(highlight: str | Sequence[str] | None = None) -> Figure:
+    """Top-5 error of the ILSVRC classification winners by year, with the human figure.
+
+    ``highlight`` names the architecture(s) to colour (e.g. ``"VGG"``); the others are grey.
+    Each bar is labelled with its error and, for deep networks, its number of layers.
+    """
+    names = [e.name for e in ILSVRC_WINNERS]
+    wanted = [highlight] if isinstance(highlight, str) else list(highlight or [])
+    unknown = [h for h in wanted if h not in names]
+    if unknown:
+        raise ValueError(f"highlight={unknown[0]!r}: expected one of {', '.join(names)}")
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    x = range(len(ILSVRC_WINNERS))
+    colours = ["C3" if e.name in wanted else ("0.55" if wanted else "C0") for e in ILSVRC_WINNERS]
+    bars = ax.bar(x, [e.top5 for e in ILSVRC_WINNERS], color=colours)
+    labels = [
+        f"{e.top5:g}%\n" + (f"{e.layers} layers" if e.layers else "shallow") for e in ILSVRC_WINNERS
+    ]
+    ax.bar_label(bars, labels=labels, fontsize=8)
+    ax.axhline(HUMAN_TOP5, color="C2", ls="--", lw=1.2)
+    ax.text(-0.4, HUMAN_TOP5 + 0.6, f"human {HUMAN_TOP5}%", color="C2", fontsize=8)
+    ax.set_xticks(list(x), [f"{e.year}\n{e.name}" for e in ILSVRC_WINNERS], fontsize=8)
+    ax.set(ylabel="top-5 error (%)", ylim=(0, 34), title="ImageNet classification (ILSVRC)")
     fig.tight_layout()
     return fig

@@ -296,3 +296,36 @@ def test_cifar10_format_files_load_through_torchvision(tmp_path, monkeypatch):
     expected = torch.tensor(pixels.reshape(6, 3, 32, 32), dtype=torch.float32) / 255
     torch.testing.assert_close(test.denormalize(test.images), expected, atol=1e-5, rtol=0)
     assert test.labels.tolist() == labels
+
+
+def test_random_crop_flip_shifts_and_mirrors_training_images_only():
+    image = torch.arange(2 * 6 * 6, dtype=torch.float32).view(2, 6, 6) + 1
+    torch.manual_seed(0)
+    seen_flip = seen_shift = False
+    for _ in range(50):
+        out = data.RandomCropFlip(padding=2, flip=0.5)(image)
+        assert out.shape == image.shape
+        # every output is the image, possibly mirrored, shifted by at most 2 (zeros fill in)
+        matches = []
+        for mirrored in (image, image.flip(-1)):
+            padded = torch.nn.functional.pad(mirrored, (2, 2, 2, 2))
+            for top in range(5):
+                for left in range(5):
+                    if torch.equal(padded[:, top : top + 6, left : left + 6], out):
+                        matches.append((mirrored is not image, (top, left) != (2, 2)))
+        assert matches, "output is not a shifted (and maybe mirrored) copy"
+        seen_flip |= any(m[0] for m in matches)
+        seen_shift |= any(m[1] for m in matches)
+    assert seen_flip and seen_shift
+    assert torch.equal(data.RandomCropFlip(padding=0, flip=0.0)(image), image)
+    with pytest.raises(ValueError, match="padding=-1"):
+        data.RandomCropFlip(padding=-1)
+    with pytest.raises(ValueError, match="flip=2"):
+        data.RandomCropFlip(flip=2)
+    train, val, _ = data.make_loaders(
+        "sprites", 8, num_train=16, num_eval=8, train_transform=data.RandomCropFlip()
+    )
+    assert isinstance(train.dataset.transform, data.RandomCropFlip)
+    assert val.dataset.transform is None
+    x, _ = next(iter(train))
+    assert x.shape == (8, 3, 32, 32)

@@ -162,6 +162,8 @@ def test_references_can_be_forbidden():
         (lambda: layers.avg_pool2d(torch.randn(1, 1, 8, 8), 2, padding=2), r"padding=2.*half"),
         (lambda: layers.linear(torch.randn(4, 5), torch.randn(3, 6)), r"x: last dimension is 5"),
         (lambda: layers.dropout(torch.randn(3), p=1.5), r"p=1.5"),
+        (lambda: layers.local_response_norm(torch.randn(2, 3), 2), r"x: expected a 3-D"),
+        (lambda: layers.local_response_norm(torch.randn(1, 3, 4, 4), 0), r"size"),
         (
             lambda: layers.batch_norm(torch.randn(4, 3, 2), None, None, training=True),
             r"x: expected",
@@ -374,3 +376,18 @@ def _compare_on(dev: torch.device) -> None:
         ours, theirs = layers.conv2d(x, w, **kw), F.conv2d(x, w, **kw)
         torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(layers.max_pool2d(x, 3, 2, 1), F.max_pool2d(x, 3, 2, 1))
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 8])
+@pytest.mark.parametrize("shape", [(2, 7, 5, 4), (1, 3, 6), (2, 4, 3, 3, 2)])
+def test_local_response_norm_matches_torch(shape, size):
+    x = leaf(torch.randn(*shape, **F64) * 3)
+    x2 = leaf(x.detach().clone())
+    with grading.forbid(F.local_response_norm, exercise="layers"):
+        ours = layers.local_response_norm(x, size, alpha=1e-2, beta=0.75, k=2.0)
+    theirs = F.local_response_norm(x2, size, alpha=1e-2, beta=0.75, k=2.0)
+    assert_same(ours, theirs, [x], [x2])
+    # AlexNet's constants, float32, as nn.LocalResponseNorm applies them
+    x = torch.randn(2, 96, 6, 6) * 50
+    lrn = nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)
+    torch.testing.assert_close(layers.local_response_norm(x, 5, 5e-4, 0.75, 2.0), lrn(x))

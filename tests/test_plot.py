@@ -61,3 +61,19 @@ def test_conv_volume_draws_every_channel_filter_and_map():
         plot.conv_volume(size=3, kernel_size=5)
     with pytest.raises(ValueError, match="in_channels"):
         plot.conv_volume(in_channels=0)
+
+
+def test_ilsvrc_chart_highlights_and_cites():
+    fig = plot.ilsvrc_chart("VGG")
+    ax = fig.axes[0]
+    bars = ax.patches
+    assert len(bars) == len(plot.ILSVRC_WINNERS) == 7
+    heights = {e.name: b.get_height() for e, b in zip(plot.ILSVRC_WINNERS, bars, strict=True)}
+    assert heights["AlexNet"] == 16.4 and heights["ResNet"] == 3.57
+    colours = {e.name: b.get_facecolor() for e, b in zip(plot.ILSVRC_WINNERS, bars, strict=True)}
+    assert colours["VGG"] != colours["AlexNet"] == colours["ResNet"]
+    assert all(e.source for e in plot.ILSVRC_WINNERS)
+    assert [e.year for e in plot.ILSVRC_WINNERS] == sorted(e.year for e in plot.ILSVRC_WINNERS)
+    assert len(plot.ilsvrc_chart(["AlexNet", "ResNet"]).axes) == 1
+    with pytest.raises(ValueError, match="highlight='LeNet'"):
+        plot.ilsvrc_chart("LeNet")
