@@ -311,26 +311,29 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def table_row(table, row: str, *, table_name: str = "the table") -> tuple[tuple[int, ...], int]:
-    """The ``(output shape, parameter count)`` a student wrote in one row of a layer table.
+def table_row(
+    table, row: str, *, table_name: str = "the table", macs: bool = False
+) -> tuple[tuple[int, ...], int] | tuple[tuple[int, ...], int, int]:
+    """The ``(output shape, parameter count)`` a student wrote in one row of a layer table,
+    or with ``macs=True`` the ``(output shape, parameter count, multiply-accumulates)``.
 
-    Layer tables are dicts ``{layer: (shape, params)}`` whose skeleton holds
-    ``(None, None)``. Checks the format only and says what is missing, so visible tests
-    can call it without giving the answer away.
+    Layer tables are dicts ``{layer: (shape, params)}`` (or ``(shape, params, macs)``)
+    whose skeleton holds ``None``s. Checks the format only and says what is missing, so
+    visible tests can call it without giving the answer away.
     """
     if not isinstance(table, dict):
         raise AssertionError(f"{table_name}: expected a dict, got {type(table).__name__}")
     if row not in table:
         raise AssertionError(f"{table_name} has no row {row!r}: keep the keys of the skeleton")
     entry = table[row]
-    if not isinstance(entry, tuple) or len(entry) != 2:
-        _fail(f"row {row}", f"expected a pair (output shape, number of parameters), got {entry!r}")
-    shape, params = entry
-    if shape is None or params is None:
-        raise AssertionError(
-            f"row {row} is not filled in yet: replace (None, None) with "
-            "(output shape, number of parameters)"
-        )
+    size, what = (3, "a triple (output shape, number of parameters, MACs)") if macs else (
+        2, "a pair (output shape, number of parameters)")  # fmt: skip
+    if not isinstance(entry, tuple) or len(entry) != size:
+        _fail(f"row {row}", f"expected {what}, got {entry!r}")
+    if any(v is None for v in entry):
+        fields = "output shape, number of parameters" + (", MACs" if macs else "")
+        raise AssertionError(f"row {row} is not filled in yet: replace the Nones with ({fields})")
+    shape, params = entry[:2]
     if not isinstance(shape, tuple) or not shape or not all(_is_int(v) for v in shape):
         _fail(
             f"row {row}",
@@ -339,7 +342,10 @@ def table_row(table, row: str, *, table_name: str = "the table") -> tuple[tuple[
         )
     if not _is_int(params):
         _fail(f"row {row}", f"the number of parameters should be an int, got {params!r}")
-    return shape, params
+    if macs and not _is_int(entry[2]):
+        _fail(f"row {row}", f"the number of multiply-accumulates should be an int, "
+              f"got {entry[2]!r}")  # fmt: skip
+    return entry
 
 
 def window_shape(

@@ -210,6 +210,18 @@ def test_table_row_returns_a_well_formed_row():
     assert grading.table_row({"F5": ((120,), 48120)}, "F5") == ((120,), 48120)
 
 
+def test_table_row_with_macs_takes_triples():
+    row = ((96, 55, 55), 34944, 105415200)
+    assert grading.table_row({"conv1": row}, "conv1", macs=True) == row
+    for entry, message in [
+        (((96, 55, 55), 34944), "expected a triple"),
+        ((None, None, None), "not filled in yet"),
+        (((96, 55, 55), 34944, 1.5e8), "multiply-accumulates should be an int"),
+    ]:
+        with pytest.raises(AssertionError, match=message):
+            grading.table_row({"conv1": entry}, "conv1", macs=True)
+
+
 def test_check_shape_answer_names_common_slips():
     grading.check_shape_answer((6, 28, 28), (6, 28, 28), "C1")
     with pytest.raises(AssertionError, match=msg("leave out the batch dimension")):

@@ -198,6 +198,30 @@ def test_alexnet_paper_output_sizes_at_227():
     assert sizes[-1] == (256, 6, 6)
 
 
+def test_alexnet_rows_and_custom_variants():
+    from cnncourse.models.alexnet import _VARIANTS, ALEXNET_LAYERS, AlexNet, alexnet_rows
+
+    rows = alexnet_rows()  # the paper's layout at 227
+    assert tuple(rows) == ALEXNET_LAYERS
+    assert rows["conv1"].output_shape == (96, 55, 55) and rows["conv1"].params == 34_944
+    assert rows["pool1"].output_shape == (96, 27, 27) and rows["pool1"].params == 0
+    assert rows["conv1"].macs == 96 * 55 * 55 * 3 * 11 * 11
+    assert rows["fc6"].params == 4096 * (256 * 6 * 6 + 1) and rows["fc8"].output_shape == (1000,)
+    assert sum(r.params for r in rows.values()) == 62_378_344
+    small = _VARIANTS["small"]
+    rows = alexnet_rows(small["convs"], small["hidden"], 10, 3, 32)
+    assert sum(r.params for r in rows.values()) == 302_218
+    # A mapping as the variant builds the same layout with other sizes.
+    model = AlexNet(7, 1, dict(small, hidden=64), dropout=0.2)
+    assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
+    rows = alexnet_rows(small["convs"], 64, 7, 1, 32)
+    assert n_params(model) == sum(r.params for r in rows.values())
+    with pytest.raises(ValueError, match="lacks"):
+        AlexNet(variant={"convs": small["convs"]})
+    with pytest.raises(ValueError, match="five"):
+        AlexNet(variant=dict(small, convs=small["convs"][:4]))
+
+
 def test_alexnet_bad_variant_or_tower():
     with pytest.raises(ValueError, match="variant"):
         alexnet(variant="resnet")
@@ -522,3 +546,11 @@ def test_lenet5_sized_for_other_inputs(size):
 def test_lenet5_too_small_input_names_image_size():
     with pytest.raises(ValueError, match="image_size=15"):
         lenet5(image_size=15)
+
+
+def test_vgg_small_dropout_is_an_argument():
+    assert [m.p for m in vgg_small().modules() if isinstance(m, nn.Dropout)] == [0.5, 0.5]
+    model = vgg_small(batch_norm=True, dropout=0.0).train()
+    assert [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.0, 0.0]
+    x = torch.randn(4, 3, 32, 32)
+    torch.testing.assert_close(model(x), model(x))  # no dropout noise in training mode

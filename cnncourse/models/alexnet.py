@@ -19,13 +19,16 @@ parameters                62,378,344 (C=1000)  61,100,840 (C=1000)  302,218 (C=1
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
 from .._checks import positive_int
 from ._common import init_weights
 
-__all__ = ["AlexNet", "alexnet", "alexnet_small"]
+__all__ = ["ALEXNET_LAYERS", "AlexNet", "alexnet", "alexnet_rows", "alexnet_small"]
 
 # Per variant: (out_channels, kernel_size, stride, padding) of conv1..conv5, the spatial
 # size the head pools to, the width of the two hidden dense layers, and whether local
@@ -72,6 +75,10 @@ class AlexNet(nn.Module):
 
     ``variant="small"`` keeps the layout at CIFAR scale (5x5 stride-1 stem) for 32x32 input.
 
+    ``variant`` may also be a mapping with the keys of the table above: ``convs`` (five
+    ``(out_channels, kernel_size, stride, padding)``), ``pool_size``, ``hidden`` and
+    ``lrn``: the same layout with other sizes (the notebook's exercises are graded on such).
+
     All variants average-pool the last feature map to a fixed size before the dense layers
     (as torchvision does), so other input sizes work; at 227 ("paper") or 224
     ("torchvision") that pooling does nothing. Dropout precedes the two hidden dense layers.
@@ -81,20 +88,23 @@ class AlexNet(nn.Module):
         self,
         num_classes: int = 1000,
         in_channels: int = 3,
-        variant: str = "torchvision",
+        variant: str | Mapping = "torchvision",
         dropout: float = 0.5,
         two_tower: bool = False,
     ) -> None:
         super().__init__()
         positive_int("num_classes", num_classes)
         positive_int("in_channels", in_channels)
-        if variant not in _VARIANTS:
+        if isinstance(variant, Mapping):
+            cfg = _custom_config(variant)
+        elif variant not in _VARIANTS:
             raise ValueError(f"variant={variant!r}: expected one of {list(_VARIANTS)}")
+        else:
+            cfg = _VARIANTS[variant]
         if two_tower and variant != "paper":
             raise ValueError(
                 f"two_tower=True: only variant='paper' had two towers, not {variant!r}"
             )
-        cfg = _VARIANTS[variant]
 
         layers: list[nn.Module] = []
         channels = in_channels
@@ -132,6 +142,61 @@ class AlexNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.forward_features(x)  # (N, C, 6, 6) at 224/227 input
         return self.head(x)  # (N, num_classes)
+
+
+def _custom_config(cfg: Mapping) -> dict:
+    """A variant given as a mapping, checked: five conv specs, pool_size, hidden, lrn."""
+    missing = {"convs", "pool_size", "hidden", "lrn"} - set(cfg)
+    if missing:
+        raise ValueError(f"variant: the mapping lacks {sorted(missing)}")
+    convs = tuple(tuple(c) for c in cfg["convs"])
+    if len(convs) != 5 or any(len(c) != 4 for c in convs):
+        raise ValueError(
+            "variant: 'convs' must hold five (out_channels, kernel_size, stride, padding)"
+        )
+    for c in convs:
+        for name, v in zip(("out_channels", "kernel_size", "stride"), c[:3], strict=True):
+            positive_int(name, v)
+    positive_int("pool_size", cfg["pool_size"])
+    positive_int("hidden", cfg["hidden"])
+    return {"convs": convs, "pool_size": cfg["pool_size"], "hidden": cfg["hidden"],
+            "lrn": bool(cfg["lrn"])}  # fmt: skip
+
+
+# The rows of AlexNet's layer table, in the order of the network.
+ALEXNET_LAYERS = (
+    "conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7", "fc8",
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
+def alexnet_rows(
+    convs: tuple = _VARIANTS["paper"]["convs"],
+    hidden: int = 4096,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    image_size: int = 227,
+) -> dict:
+    """AlexNet's layer table measured by :func:`cnncourse.shapes.summary`: ``{"conv1": row,
+    ..., "fc8": row}`` (output shape, parameters, MACs per image, receptive field) for the
+    layout with these five ``(out_channels, kernel_size, stride, padding)`` convolutions,
+    3x3/2 max pooling after conv1, conv2 and conv5, and dense layers of ``hidden`` units
+    reading pool5's maps flattened (the head's adaptive pooling set to pool5's size, so it
+    does nothing). Cached: the rows are shared, do not change them.
+    """
+    from ..shapes import conv_output_size, pool_output_size, summary
+
+    size = image_size
+    for i, (_, k, s, p) in enumerate(convs):
+        size = conv_output_size(size, k, s, p)
+        if i in _POOL_AFTER:
+            size = pool_output_size(size, 3, stride=2)
+    cfg = {"convs": convs, "pool_size": size, "hidden": hidden, "lrn": False}
+    with torch.device("meta"):  # shapes only: no memory, no weight initialisation
+        model = AlexNet(num_classes, in_channels, cfg)
+    rows = summary(model, (in_channels, image_size, image_size), verbose=False)
+    rows = [r for r in rows if r.kind in ("Conv2d", "MaxPool2d", "Linear")]
+    return dict(zip(ALEXNET_LAYERS, rows, strict=True))
 
 
 def alexnet(
