@@ -1,8 +1,8 @@
 """Packaging: pyproject.toml and environment.yml list the same packages and Python version,
 the Makefile's install step is idempotent, the top-level files, folders and CI entry point
 exist (with ``make lab`` and ``make test`` named in the README and grading outputs
-git-ignored), the release has no solution or hidden-test markers, and the solution
-notebooks are stored without outputs."""
+git-ignored), the README's table lists every assignment with its points, the release has
+no solution or hidden-test markers, and the solution notebooks are stored without outputs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 
 import tomllib
 import yaml
-from conftest import ROOT, assignments
+from conftest import ROOT, assignments, solution_notebook
 
 # conda spells some packages differently from PyPI.
 CONDA_NAMES = {"torch": "pytorch"}
@@ -78,6 +78,19 @@ def test_layout_and_ci_entry_point():
     ignored = (ROOT / ".gitignore").read_text().split()
     for name in ("gradebook.db", "submitted/", "autograded/", "feedback/", ".venv/"):
         assert name in ignored, name
+
+
+def test_readme_lists_every_assignment_with_its_points():
+    readme = (ROOT / "README.md").read_text()
+    listed = dict(re.findall(r"^\| `(\d\d_\w+)` \|.*\| (\d+) \|$", readme, flags=re.M))
+    for assignment in assignments():
+        nb = solution_notebook(assignment)
+        points = sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in nb.cells)
+        assert assignment in listed, f"README's notebook table has no row for {assignment}"
+        assert int(listed[assignment]) == points, (
+            f"README gives {assignment} {listed[assignment]} points; its test cells add up "
+            f"to {points}"
+        )
 
 
 def test_release_has_no_answers():
