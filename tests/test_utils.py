@@ -64,3 +64,27 @@ def test_setup_notebook_and_report(capsys, monkeypatch):
     assert device.type == "cpu" and "device=cpu" in capsys.readouterr().out
     report = utils.environment_report()
     assert report["torch"] == torch.__version__ and report["device"] == "cpu"
+
+
+def test_grading_kernels_skip_the_interpreter_teardown(monkeypatch):
+    import atexit
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    # Outside a kernel (here, in pytest) nothing is registered: the exit status must survive.
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    before = atexit._ncallbacks()
+    utils.setup_notebook(quiet=True)
+    assert atexit._ncallbacks() == before
+    # Inside a kernel under nbgrader, setup registers os._exit to run first at shutdown.
+    code = (
+        "import atexit\nfrom cnncourse import utils\nn = atexit._ncallbacks()\n"
+        "utils.setup_notebook(quiet=True)\nprint(atexit._ncallbacks() - n)"
+    )
+    for mode, expected in (("autograde", "1"), (None, "0")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        if mode is None:
+            monkeypatch.delenv("NBGRADER_EXECUTION")
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+        assert nb.cells[0].outputs[0]["text"].strip() == expected, mode
