@@ -44,6 +44,16 @@ def test_source_builds_a_valid_nbgrader_notebook(assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_sources_hold_no_control_characters(assignment):
+    """A backslash lost on the way into a file ("\\approx" written as "\\a" + "pprox")
+    leaves a control character that renders as nothing in the notebook's LaTeX."""
+    for path in sorted((SOLUTIONS / assignment).glob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+            bad = [c for c in line if ord(c) < 32 and c != "\t"]
+            assert not bad, f"{path.name}:{number} holds control character {bad[0]!r}: {line!r}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_source_is_in_canonical_form(assignment):
     """Writing the built notebook back gives the source: nothing is lost or reformatted."""
     path = source_path(SOLUTIONS / assignment)

@@ -1564,7 +1564,7 @@ print(f"scale factor of the strongest channel (8):              {ratio[8]:.3f}")
 print(f"scale factor of the lone strong channel (24):           {ratio[24]:.3f}")
 
 # %% [markdown]
-# Every value is divided by at least $k^{0.75} = 2^{0.75} pprox 1.7$, but the weak
+# Every value is divided by at least $k^{0.75} = 2^{0.75} \approx 1.7$, but the weak
 # channels within two places of a strong one (4 to 10, 22 to 26) are pushed down up to
 # about 2.7 times harder than the weak channels far away, and channels 6 and 8,
 # neighbours, dampen each other: after normalisation channel 24, strong but alone, is the
