@@ -52,7 +52,6 @@ SMALL = {"convs": SMALL_CONVS, "pool_size": 3, "hidden": 256, "lrn": False}  # 3
 LAYERS = ("conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7",
           "fc8")  # fmt: skip
 
-
 # %% [markdown]
 # ## 1. AlexNet and the ImageNet challenge
 #
@@ -70,6 +69,7 @@ for entry in plot.ILSVRC_WINNERS:
     print(f"  {entry.year} {entry.name:<10} {entry.top5:>5}%  {entry.source}")
 print(f"  human      {plot.HUMAN_TOP5:>5}%  one trained annotator on 1,500 test images "
       "(Russakovsky et al. 2015, section 6.4)")
+
 
 # %% [markdown]
 # The methods of 2010 and 2011 were "shallow": hand-designed features (SIFT descriptors,
@@ -288,6 +288,7 @@ pool1_shape, pool1_params = pool_layer(conv1_shape, kernel_size=3, stride=2)
 print(f"CONV1 on 3×227×227: output {conv1_shape}, {conv1_params:,} parameters")
 print(f"POOL1 on {conv1_shape}: output {pool1_shape}, {pool1_params} parameters")
 
+
 # %% [markdown]
 # CONV1's 11×11 window fits at the first position and then once more for each step of 4
 # pixels: $(227 - 11)/4 = 54$ steps, plus the first position, gives 55 along each side.
@@ -442,6 +443,7 @@ print(f"torchvision's CONV1 (64 filters, padding 2) on 224×224 -> {side}×{side
 for name, version in (("PAPER", PAPER), ("SMALL", SMALL)):
     print(f"{name}: convs {version['convs']}, hidden {version['hidden']}")
 print("LAYERS:", ", ".join(LAYERS))
+
 
 # %% [markdown]
 # ### Exercise 4: `alexnet_table` (4 + 2 + 3 points)
@@ -752,6 +754,7 @@ print(f"convolutions: {conv_params / total_params:.1%} of the parameters, "
 print(f"dense layers: {1 - conv_params / total_params:.1%} of the parameters, "
       f"{1 - conv_macs / total_macs:.1%} of the MACs")
 print(f"fc6 alone: {table['fc6'][1] / total_params:.1%} of the parameters")
+
 
 # %% [markdown]
 # The two charts are almost mirror images. The dense layers hold 94% of the parameters
@@ -1150,6 +1153,7 @@ for name, it in reached.items():
           f"{it if it else 'more than ' + str(len(curves[name]))} iterations; "
           f"final {curves[name][-1]:.1%}")
 
+
 # %% [markdown]
 # In our runs (4 passes over 1,294 images, 164 iterations) sigmoid never got near the
 # threshold: its training error stayed at chance, about 90%, for the whole run, the
@@ -1405,6 +1409,7 @@ print(f"{'run':<20}{'train loss':>11}{'test loss':>11}{'train acc':>11}{'test ac
 for name, log in runs.items():
     print(f"{name:<20}{log['train_loss'][-1]:>11.3f}{log['test_loss'][-1]:>11.3f}"
           f"{log['train_acc'][-1]:>11.1%}{log['test_acc'][-1]:>10.1%}{max(log['test_acc']):>15.1%}")
+
 
 # %% [markdown]
 # In our run all three fitted the 150 training images perfectly (100% training accuracy,

@@ -51,7 +51,6 @@ from cnncourse import data, grading, models, plot, shapes, train, utils
 
 device = utils.setup_notebook(seed=0)
 
-
 # %% [markdown]
 # ## 1. Do you see any difference?
 #
@@ -61,13 +60,13 @@ device = utils.setup_notebook(seed=0)
 # %%
 plot.ilsvrc_chart(highlight="VGG")
 
+
 # %% [markdown]
 # Below, the two networks are drawn from the models in `cnncourse.models`, one box per
 # layer, input at the bottom. (The models are built on PyTorch's `meta` device: their
 # layers and shapes exist, but no memory is given to their weights, so even VGG-16's 138
 # million parameters cost nothing.) Look at the kernel sizes, strides and the number of
 # layers before you read on.
-
 
 # %%
 def layer_boxes(model: nn.Module) -> list[tuple[str, str]]:
@@ -176,6 +175,7 @@ for depth, ax in enumerate(axes, start=1):
 fig.suptitle("what one unit on top sees of the input (red: the pixel under it)")
 fig.tight_layout()
 
+
 # %% [markdown]
 # Each extra 3×3 layer at stride 1 adds one pixel on every side. With strides the
 # layers further up move in bigger steps: a layer after a stride-2 layer takes neighbours
@@ -201,7 +201,6 @@ fig.tight_layout()
 #
 # It is graded on stacks you have not seen, with strides and with pooling, including
 # AlexNet's and VGG's. Do not call `shapes.receptive_field` (the reference).
-
 
 # %% nbgrader={"grade_id": "receptive_field", "solution": true}
 def receptive_field(layers: list[tuple[int, int]]) -> int:
@@ -325,7 +324,6 @@ finally:
 # between the layers, like a freshly built network, averaging the gradient's magnitude
 # over 32 random networks so that the shape, not one network's noise, shows.
 
-
 # %%
 def centre_gradient(net: nn.Module, size: int = 15, in_channels: int = 1) -> torch.Tensor:
     """|d(centre output unit) / d(input)| as a (size, size) map, summed over channels."""
@@ -383,6 +381,7 @@ axes[3].grid(alpha=0.3)
 fig.tight_layout()
 print("three 3×3, all ones, middle row:", maps["three 3×3, all-ones weights"][7, 4:11].tolist())
 
+
 # %% [markdown]
 # All three are exactly 7 pixels wide, as the formula says, but they are not the same.
 # The single 7×7 filter with equal weights is flat: each pixel reaches the unit along one
@@ -418,7 +417,6 @@ print("three 3×3, all ones, middle row:", maps["three 3×3, all-ones weights"][
 # parameters of `num_layers` convolutions of `kernel_size`×`kernel_size`, each from
 # `channels` to `channels` channels, with a bias per filter when `bias` is true. Return
 # an exact int (for large channel counts a float loses digits).
-
 
 # %% nbgrader={"grade_id": "conv_stack_params", "solution": true}
 def conv_stack_params(num_layers: int, kernel_size: int, channels: int, bias: bool = False) -> int:
@@ -750,7 +748,6 @@ for _key, _name in (("A", "vgg11"), ("B", "vgg13"), ("D", "vgg16"), ("E", "vgg19
 # reference's weights into yours with `grading.copy_weights` (by position, so register the
 # layers in the docstring's order) and compares outputs in eval and in train mode, in
 # float32 and float64, and the gradients.
-
 
 # %% nbgrader={"grade_id": "vgg_module", "solution": true}
 class VGGNet(nn.Module):
@@ -1134,6 +1131,7 @@ with torch.device("meta"):
         with_bn = shapes.count_params(VGGNet(VGG_TABLE[key], batch_norm=True))
         print(f"{key} {name}: {plain:>12,} parameters, {with_bn:>12,} with batch norm")
 
+
 # %% [markdown]
 # ## 5. Where the memory and the parameters are
 #
@@ -1167,7 +1165,6 @@ with torch.device("meta"):
 # It is graded in two parts on networks and image sizes you have not seen, checked
 # against `shapes.summary` on the reference model: the convolution and pool rows (5
 # points) and the dense rows (3 points).
-
 
 # %% nbgrader={"grade_id": "vgg_memory", "solution": true}
 def vgg_memory(
@@ -1584,6 +1581,7 @@ ax.grid(alpha=0.3)
 ax.legend()
 fig.tight_layout()
 
+
 # %% [markdown]
 # **Reading the numbers** (printed above, on one batch of 64 images at initialisation),
 # and our reading of them:
@@ -1616,7 +1614,6 @@ fig.tight_layout()
 # **The recipe:** batch norm after every convolution, and no dropout (batch norm's noise
 # from batch to batch is a regulariser of its own, and on a short run we want the
 # signal, not more noise). Same data, same epochs, same learning rate:
-
 
 # %%
 def vgg_small_bn() -> nn.Module:
@@ -1652,7 +1649,6 @@ plot.plot_history(vgg_runs, title="vgg_small on sprites")
 # with or without batch norm. That is the problem ResNet (notebook 07) solves, with
 # shortcut connections that let each block learn a change to its input rather than a
 # whole new representation.
-
 
 # %% [markdown]
 # ## Summary
