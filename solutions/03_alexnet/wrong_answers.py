@@ -10,42 +10,41 @@ from cnncourse.authoring import wrong_answer, wrong_edit
 # --------------------------------------------------------------------------- conv_layer
 
 
-@wrong_answer("conv_layer", fails={"test_conv_layer"}, says=r"each filter also has one bias")
-def conv_layer_without_bias(in_shape, out_channels, kernel_size, stride=1, padding=0):
-    c, h, w = in_shape
-    if kernel_size > min(h, w) + 2 * padding:
-        raise ValueError(f"kernel_size={kernel_size} does not fit")
-    h_out = (h + 2 * padding - kernel_size) // stride + 1
-    w_out = (w + 2 * padding - kernel_size) // stride + 1
-    return (out_channels, h_out, w_out), out_channels * c * kernel_size * kernel_size
-
+conv_layer_without_bias = wrong_edit(
+    "conv_layer",
+    fails={"test_conv_layer"},
+    says=r"each filter also has one bias",
+    replace=[("out_channels * (c * kernel_size * kernel_size + 1)",
+              "out_channels * c * kernel_size * kernel_size")],
+)  # fmt: skip
 
 # Written for square images: the height computed once and used twice.
-@wrong_answer("conv_layer", fails={"test_conv_layer"}, says=r"the input is not square")
-def conv_layer_square_only(in_shape, out_channels, kernel_size, stride=1, padding=0):
-    c, h, _ = in_shape
-    if kernel_size > h + 2 * padding:
-        raise ValueError(f"kernel_size={kernel_size} does not fit")
-    side = (h + 2 * padding - kernel_size) // stride + 1
-    return (out_channels, side, side), out_channels * (c * kernel_size * kernel_size + 1)
+conv_layer_square_only = wrong_edit(
+    "conv_layer",
+    fails={"test_conv_layer"},
+    says=r"the input is not square",
+    replace=[("w_out = (w + 2 * padding - kernel_size) // stride + 1", "w_out = h_out")],
+)
 
+conv_layer_padding_once = wrong_edit(
+    "conv_layer",
+    fails={"test_conv_layer"},
+    says=r"zeros on each side",
+    replace=[("(h + 2 * padding - kernel_size)", "(h + padding - kernel_size)"),
+             ("(w + 2 * padding - kernel_size)", "(w + padding - kernel_size)")],
+)  # fmt: skip
 
-@wrong_answer("conv_layer", fails={"test_conv_layer"}, says=r"zeros on each side")
-def conv_layer_padding_once(in_shape, out_channels, kernel_size, stride=1, padding=0):
-    c, h, w = in_shape
-    if kernel_size > min(h, w) + 2 * padding:
-        raise ValueError(f"kernel_size={kernel_size} does not fit")
-    h_out = (h + padding - kernel_size) // stride + 1
-    w_out = (w + padding - kernel_size) // stride + 1
-    return (out_channels, h_out, w_out), out_channels * (c * kernel_size * kernel_size + 1)
-
-
-@wrong_answer("conv_layer", fails={"test_conv_layer"}, says=r"should raise ValueError")
-def conv_layer_no_check(in_shape, out_channels, kernel_size, stride=1, padding=0):
-    c, h, w = in_shape
-    h_out = (h + 2 * padding - kernel_size) // stride + 1
-    w_out = (w + 2 * padding - kernel_size) // stride + 1
-    return (out_channels, h_out, w_out), out_channels * (c * kernel_size * kernel_size + 1)
+conv_layer_no_check = wrong_edit(
+    "conv_layer",
+    fails={"test_conv_layer"},
+    says=r"should raise ValueError",
+    replace=[("""    if kernel_size > min(h, w) + 2 * padding:
+        raise ValueError(
+            f"kernel_size={kernel_size} does not fit in the padded input "
+            f"({h}×{w} with padding {padding})"
+        )
+""", "")],
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- pool_layer
@@ -53,54 +52,59 @@ def conv_layer_no_check(in_shape, out_channels, kernel_size, stride=1, padding=0
 
 # "Pooling divides by the stride": right when the windows do not overlap (the visible checks),
 # wrong for AlexNet's 3×3 windows at stride 2 on 112 or 32 pixels.
-@wrong_answer("pool_layer", fails={"test_pool_layer"}, says=r"windows overlap")
-def pool_layer_divides_by_stride(in_shape, kernel_size, stride):
-    c, h, w = in_shape
-    if kernel_size > min(h, w):
-        raise ValueError(f"kernel_size={kernel_size} does not fit")
-    return (c, h // stride, w // stride), 0
+pool_layer_divides_by_stride = wrong_edit(
+    "pool_layer",
+    fails={"test_pool_layer"},
+    says=r"windows overlap",
+    replace=[("(h - kernel_size) // stride + 1", "h // stride"),
+             ("(w - kernel_size) // stride + 1", "w // stride")],
+)  # fmt: skip
 
+pool_layer_counts_a_window = wrong_edit(
+    "pool_layer",
+    fails={"test_pool_layer"},
+    says=r"it learns nothing",
+    replace=[("(c, h_out, w_out), 0", "(c, h_out, w_out), c * kernel_size * kernel_size")],
+)
 
-@wrong_answer("pool_layer", fails={"test_pool_layer"}, says=r"it learns nothing")
-def pool_layer_counts_a_window(in_shape, kernel_size, stride):
-    c, h, w = in_shape
-    if kernel_size > min(h, w):
-        raise ValueError(f"kernel_size={kernel_size} does not fit")
-    shape = (c, (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1)
-    return shape, c * kernel_size * kernel_size
-
-
-@wrong_answer("pool_layer", fails={"test_pool_layer"}, says=r"should raise ValueError")
-def pool_layer_no_check(in_shape, kernel_size, stride):
-    c, h, w = in_shape
-    return (c, (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1), 0
+pool_layer_no_check = wrong_edit(
+    "pool_layer",
+    fails={"test_pool_layer"},
+    says=r"should raise ValueError",
+    replace=[("""    if kernel_size > min(h, w):
+        raise ValueError(f"kernel_size={kernel_size} does not fit in a {h}×{w} input")
+""", "")],
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- input_size_for
 
 
-@wrong_answer("input_size_for", fails={"test_input_size_for"}, says=r"output_size - 1 steps")
-def input_size_one_step_too_many(output_size, kernel_size, stride=1, padding=0):
-    if output_size < 1:
-        raise ValueError(f"output_size={output_size}: expected at least 1")
-    size = output_size * stride + kernel_size - 2 * padding
-    if size < 1:
-        raise ValueError(f"padding={padding}: too much padding")
-    return size
+input_size_one_step_too_many = wrong_edit(
+    "input_size_for",
+    fails={"test_input_size_for"},
+    says=r"output_size - 1 steps",
+    replace=[("(output_size - 1) * stride", "output_size * stride")],
+)
 
+input_size_ignores_padding = wrong_edit(
+    "input_size_for",
+    fails={"test_input_size_for"},
+    says=r"2\*padding pixels",
+    replace=[("kernel_size - 2 * padding", "kernel_size")],
+)
 
-@wrong_answer("input_size_for", fails={"test_input_size_for"}, says=r"2\*padding pixels")
-def input_size_ignores_padding(output_size, kernel_size, stride=1, padding=0):
-    if output_size < 1:
-        raise ValueError(f"output_size={output_size}: expected at least 1")
-    return (output_size - 1) * stride + kernel_size
-
-
-@wrong_answer("input_size_for", fails={"test_input_size_for"}, says=r"should raise ValueError")
-def input_size_no_padding_check(output_size, kernel_size, stride=1, padding=0):
-    if output_size < 1:
-        raise ValueError(f"output_size={output_size}: expected at least 1")
-    return (output_size - 1) * stride + kernel_size - 2 * padding
+input_size_no_padding_check = wrong_edit(
+    "input_size_for",
+    fails={"test_input_size_for"},
+    says=r"should raise ValueError",
+    replace=[("""    if size < 1:
+        raise ValueError(
+            f"padding={padding}: too much padding, even a 1-pixel input gives more than "
+            f"{output_size} positions"
+        )
+""", "")],
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- alexnet_table
