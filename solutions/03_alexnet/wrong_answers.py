@@ -340,6 +340,15 @@ def dropout_no_check(x, p=0.5, training=True):
     return x * (torch.rand_like(x) >= p).to(x.dtype) / (1 - p)
 
 
+# `.data` to "just get the numbers": the output is right and cut off from the graph.
+dropout_through_data = wrong_edit(
+    "dropout",
+    fails={"test_dropout"},
+    says=r"no gradient reaches x",
+    replace=[("return x * keep / (1.0 - p)", "return x.data * keep / (1.0 - p)")],
+)
+
+
 # --------------------------------------------------------------------------- LRN
 
 
@@ -382,3 +391,13 @@ def lrn_no_check(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     sq = F.pad(x * x, (0, 0, 0, 0, size // 2, (size - 1) // 2))
     window = sum(sq[:, j : j + x.shape[1]] for j in range(size))
     return x / (k + alpha * window) ** beta
+
+
+# The normaliser treated as a constant: right values, wrong gradient (the denominator
+# depends on x too, through every channel in the window).
+lrn_constant_denominator = wrong_edit(
+    "lrn",
+    fails={"test_lrn"},
+    says=r"gradient with respect to x",
+    replace=[("(k + alpha * window) ** beta", "(k + alpha * window).detach() ** beta")],
+)

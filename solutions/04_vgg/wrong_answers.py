@@ -166,6 +166,14 @@ vgg_no_bias_with_bn = wrong_edit(
     )],
 )  # fmt: skip
 
+# A cast "to be safe": float32 in, float32 out, but float64 in is no longer float64 out.
+vgg_forward_casts_to_float = wrong_edit(
+    "vgg_module",
+    fails={"test_vgg_function"},
+    says=r"keep the input's dtype",
+    replace=[("x = self.features(x)", "x = self.features(x.float())")],
+)
+
 # The paper's dropout rate hard-coded: `dropout` ignored.
 vgg_dropout_fixed = wrong_edit(
     "vgg_module",
