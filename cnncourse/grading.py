@@ -34,6 +34,7 @@ __all__ = [
     "copy_weights",
     "fail",
     "forbid",
+    "limit_calls",
     "note_differs",
     "op_family",
     "random_batch_norm",
@@ -239,6 +240,13 @@ def check_raises(
         if argument is not None and argument not in str(err):
             _fail(call, f"raised {error.__name__}({str(err)!r})",
                   hint=f"the message should name the argument {argument!r}")  # fmt: skip
+    except AssertionError:  # run_exercise's own verdicts (not implemented, input changed)
+        raise
+    except Exception as err:  # noqa: BLE001 -- any other error is the wrong one
+        _fail(call, f"should raise {error.__name__}" + (f": {why}" if why else "")
+              + f"; it raised {type(err).__name__} ({err})",
+              hint=f"check the arguments before using them, and raise {error.__name__} with a "
+                   "message that names the bad argument")  # fmt: skip
     else:
         _fail(call, f"should raise {error.__name__}" + (f": {why}" if why else ""))
 
@@ -497,6 +505,41 @@ def forbid(*funcs: Callable | str, exercise: str = "your solution"):
             yield
     finally:
         _banned_references.reset(token)
+
+
+class _CallCounter(TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def limit_calls(max_calls: int, exercise: str = "your solution", what: str = ""):
+    """Fail when the block makes more than ``max_calls`` torch calls: "vectorised" enforced.
+
+    Every torch function, ``torch.nn.functional`` op and Tensor method or operator counts
+    once (``x[i]``, ``x @ w``, ``x.sum()``...), however deep in the student's code, but not
+    the calls those make themselves. A solution written with whole-tensor operations makes
+    a handful whatever the input size; a Python loop over pixels or channels makes at least
+    one per iteration. ``what`` describes the input ("an 8×9 map") for the message.
+    """
+    counter = _CallCounter()
+    with counter:
+        yield counter
+    if counter.calls > max_calls:
+        raise AssertionError(
+            wrap_message(
+                "Vectorise: work on the whole tensor at once (reshape, matrix product, "
+                "broadcasting), with no Python loop over its elements.\n"
+                f"{exercise} made {counter.calls} torch calls"
+                + (f" for {what}" if what else "")
+                + f"; a vectorised solution needs at most {max_calls}"
+            )
+        )
 
 
 @contextmanager

@@ -300,6 +300,15 @@ def test_check_raises_wants_the_error_and_the_argument_name():
         grading.check_raises(f, -1, argument="size")
     with pytest.raises(AssertionError, match=msg(r"f\(3\): should raise ValueError: too small")):
         grading.check_raises(f, 3, why="too small")
+    # another exception is not the promised one: said so, with what was raised instead
+    with pytest.raises(
+        AssertionError,
+        match=msg(
+            r"^Check the arguments .*f\('3'\): should raise ValueError: a str; it raised "
+            r"TypeError \('<' not supported"
+        ),
+    ):
+        grading.check_raises(f, "3", why="a str")
 
 
 def test_random_batch_norm_differs_in_every_statistic():
@@ -316,3 +325,27 @@ def test_window_shape_follows_the_row_before():
     assert grading.window_shape((6, 3, 3), 5) is None  # nothing left
     assert grading.window_shape((6, 28), 2, 2) is None and grading.window_shape(None, 2) is None
     assert grading.window_shape((6, 28.0, 28), 2, 2) is None
+
+
+def test_limit_calls_passes_vectorised_code_and_fails_loops():
+    x, w = torch.randn(2, 3, 4, 5), torch.randn(6, 3)
+
+    def vectorised(x, w):
+        return torch.einsum("oc,nchw->nohw", w, x) + 1.0
+
+    def per_pixel(x, w):
+        out = x.new_zeros(2, 6, 4, 5)
+        for i in range(4):
+            for j in range(5):
+                out[:, :, i, j] = x[:, :, i, j] @ w.T + 1.0
+        return out
+
+    with grading.limit_calls(10, "conv1x1") as counter:
+        expected = vectorised(x, w)
+    assert 1 <= counter.calls <= 3
+    with pytest.raises(
+        AssertionError, match=msg(r"^Vectorise: .*conv1x1 made \d+ torch calls for a 4×5 map")
+    ):
+        with grading.limit_calls(10, "conv1x1", what="a 4×5 map"):
+            got = per_pixel(x, w)
+    torch.testing.assert_close(got, expected)  # the loop is right, just not vectorised
