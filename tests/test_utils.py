@@ -66,7 +66,7 @@ def test_setup_notebook_and_report(capsys, monkeypatch):
     assert report["torch"] == torch.__version__ and report["device"] == "cpu"
 
 
-def test_grading_kernels_skip_the_interpreter_teardown(monkeypatch):
+def test_grading_kernels_skip_the_teardown_and_the_figure_images(monkeypatch):
     import atexit
 
     import nbformat
@@ -78,13 +78,19 @@ def test_grading_kernels_skip_the_interpreter_teardown(monkeypatch):
     utils.setup_notebook(quiet=True)
     assert atexit._ncallbacks() == before
     # Inside a kernel under nbgrader, setup registers os._exit to run first at shutdown.
+    # Its figures are drawn (a plotting error still shows) but not rendered as images.
     code = (
         "import atexit\nfrom cnncourse import utils\nn = atexit._ncallbacks()\n"
         "utils.setup_notebook(quiet=True)\nprint(atexit._ncallbacks() - n)"
     )
-    for mode, expected in (("autograde", "1"), (None, "0")):
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    plot = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2])\nplt.show()"
+    for mode, expected, images in (("autograde", "1", 0), (None, "0", 1)):
+        cells = [nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell(plot)]
+        nb = nbformat.v4.new_notebook(cells=cells)
         if mode is None:
             monkeypatch.delenv("NBGRADER_EXECUTION")
         NotebookClient(nb, timeout=120, kernel_name="python3").execute()
         assert nb.cells[0].outputs[0]["text"].strip() == expected, mode
+        outputs = nb.cells[1].outputs
+        assert sum("image/png" in o.get("data", {}) for o in outputs) == images, mode
+        assert not [o for o in outputs if o.get("name") == "stderr"], outputs
