@@ -12,6 +12,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -26,7 +27,7 @@ from cnncourse.models.googlenet import (
     googlenet_small,
 )
 from cnncourse.models.lenet import lenet5
-from cnncourse.models.nin import NiNBlock, nin, nin_small
+from cnncourse.models.nin import NiN, NiNBlock, nin, nin_small
 from cnncourse.models.vgg import (
     VGG_CONFIGS,
     VGGBlock,
@@ -292,13 +293,63 @@ def test_nin_imagenet_model():
 
 
 def test_nin_logits_are_class_map_averages():
-    model = nin_small().eval()
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        maps = model.head[:-2](model.forward_features(x))  # dropout + last mlpconv block
-        assert maps.shape == (2, 10, 2, 2)
-        torch.testing.assert_close(model(x), maps.mean(dim=(2, 3)))
-        assert (model(x) >= 0).all()  # a ReLU follows the class maps, as in the original
+    for model, size in ((nin_small(), 4), (nin_small(batch_norm=False, class_relu=True), 4)):
+        model.eval()
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            maps = model.head[:-2](model.forward_features(x))  # dropout + last mlpconv block
+            assert maps.shape == (2, 10, size, size)
+            torch.testing.assert_close(model.class_maps(x), maps)
+            torch.testing.assert_close(model(x), maps.mean(dim=(2, 3)))
+    assert (model(x) >= 0).all()  # with class_relu a ReLU follows the class maps
+    assert (nin_small().eval()(x) < 0).any()  # without it logits can be negative
+
+
+def test_nin_block_batch_norm_and_final_relu():
+    block = NiNBlock(3, 10, 3, padding=1, mid_channels=8, batch_norm=True)
+    kinds = [type(m).__name__ for m in block]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU"] * 3
+    assert all(m.bias is None for m in block if isinstance(m, nn.Conv2d))  # BN's shift instead
+    head = NiNBlock(3, 10, 3, padding=1, mid_channels=8, batch_norm=True, final_relu=False)
+    assert [type(m).__name__ for m in head][-2:] == ["ReLU", "Conv2d"]
+    assert head[-1].bias is not None  # the class maps keep their bias
+    assert n_params(head) == 3 * 9 * 8 + 2 * 8 + 8 * 8 + 2 * 8 + 8 * 10 + 10
+    plain = NiNBlock(3, 10, 3, final_relu=False)
+    assert [type(m).__name__ for m in plain] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "Conv2d"]
+
+
+def test_nin_small_recipe_and_paper_recipe():
+    model = nin_small()
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert model.head[0].p == 0.0 and not isinstance(model.head[1][-1], nn.ReLU)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 2  # 4x4 class maps
+    assert model.head[1][-1].weight.std() < 0.02  # the class maps start small
+    paper = nin_small(batch_norm=False, class_relu=True, dropout=0.5)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in paper.modules())
+    assert isinstance(paper.head[1][-1], nn.ReLU) and paper.head[0].p == 0.5
+    with pytest.raises(ValueError, match="blocks"):
+        NiN(blocks=())
+
+
+def test_nin_small_paper_recipe_dies_on_sprites():
+    """The finding behind nin_small's recipe (notebook 05 shows it): with a ReLU on the
+    class maps, Adam drives every class map below zero; then every logit is 0, the loss is
+    exactly ln 10 and no gradient reaches any weight. Without that ReLU it stays alive."""
+    train, _, _ = make_loaders("sprites", batch_size=32, num_train=3200, num_eval=32, seed=0)
+    for class_relu in (True, False):
+        seed_everything(0)
+        model = nin_small(batch_norm=False, class_relu=class_relu, dropout=0.5)
+        fit(model, train, epochs=1, lr=1e-3, progress=False, verbose=False, device="cpu")
+        x, y = next(iter(train))
+        model.zero_grad()
+        logits = model.eval()(x)  # after 100 steps
+        F.cross_entropy(logits, y).backward()
+        grad = sum(p.grad.abs().sum().item() for p in model.parameters())
+        if class_relu:
+            assert (logits == 0).all() and grad == 0.0
+            assert F.cross_entropy(logits, y).item() == pytest.approx(math.log(10), abs=1e-6)
+        else:
+            assert (logits != 0).all() and grad > 0
 
 
 # --------------------------------------------------------------------------- GoogLeNet
@@ -439,7 +490,7 @@ SMALL_MODELS = [
     (lenet5, {"in_channels": 3}, 32, (16, 5, 5)),
     (alexnet_small, {}, 32, (48, 3, 3)),
     (vgg_small, {}, 32, (128, 2, 2)),
-    (nin_small, {}, 32, (96, 2, 2)),
+    (nin_small, {}, 32, (96, 4, 4)),
     (googlenet_small, {}, 32, (128, 2, 2)),
 ]
 

@@ -24,6 +24,11 @@ class NiNBlock(nn.Sequential):
     The conv and the first 1x1 conv have ``mid_channels`` outputs (default
     ``out_channels``); only the last 1x1 conv maps to ``out_channels``, which is how the
     final block of the ImageNet model goes 384 -> 1024 -> 1024 -> 1000.
+
+    With ``batch_norm`` each conv is followed by batch norm before its ReLU (and has no
+    bias: batch norm's shift replaces it). ``final_relu=False`` ends the block with the
+    last 1x1 conv alone (no batch norm or ReLU after it): for class maps that must be free
+    to go negative.
     """
 
     def __init__(
@@ -34,18 +39,28 @@ class NiNBlock(nn.Sequential):
         stride: int = 1,
         padding: int = 0,
         mid_channels: int | None = None,
+        batch_norm: bool = False,
+        final_relu: bool = True,
     ) -> None:
         mid = out_channels if mid_channels is None else mid_channels
         positive_int("in_channels", in_channels)
         positive_int("out_channels", out_channels)
         positive_int("mid_channels", mid)
+
+        def after(channels: int, last: bool = False) -> list[nn.Module]:
+            if last and not final_relu:
+                return []
+            norm = [nn.BatchNorm2d(channels)] if batch_norm else []
+            return [*norm, nn.ReLU(inplace=True)]
+
+        last_bias = not batch_norm or not final_relu
         super().__init__(
-            nn.Conv2d(in_channels, mid, kernel_size, stride, padding),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(mid, mid, kernel_size=1),  # the "cccp" layers of the original code
-            nn.ReLU(inplace=True),
-            nn.Conv2d(mid, out_channels, kernel_size=1),
-            nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, mid, kernel_size, stride, padding, bias=not batch_norm),
+            *after(mid),
+            nn.Conv2d(mid, mid, kernel_size=1, bias=not batch_norm),  # the "cccp" layers
+            *after(mid),
+            nn.Conv2d(mid, out_channels, kernel_size=1, bias=last_bias),
+            *after(out_channels, last=True),
         )
 
 
@@ -85,11 +100,19 @@ class NiN(nn.Module):
     convs), without the 1024-wide stage.
 
     ``forward_features`` returns the maps before the dropout, (N, 384, 6, 6) at 224x224;
-    ``head`` is dropout, the last mlpconv block and global average pooling.
+    ``head`` is dropout, the last mlpconv block and global average pooling;
+    ``class_maps(x)`` the head's maps before the pooling (one per class: the class
+    activation maps).
 
     Args:
         blocks: (out_channels, kernel_size, stride, padding) per mlpconv block before
             the head; head_channels: width of the head's block before its class maps.
+        batch_norm: batch norm after every convolution but the one that makes the class
+            maps (not in the paper; what makes :func:`nin_small` train quickly).
+        class_relu: a ReLU after the class maps, as in the released model. Without it
+            the logits can be negative.
+        final_pool: the max pool after the last block before the head; without it the
+            class maps keep that block's size (larger class activation maps).
     """
 
     def __init__(
@@ -99,28 +122,51 @@ class NiN(nn.Module):
         dropout: float = 0.5,
         blocks: tuple[tuple[int, int, int, int], ...] = _IMAGENET,
         head_channels: int = 1024,
+        batch_norm: bool = False,
+        class_relu: bool = True,
+        final_pool: bool = True,
     ) -> None:
         super().__init__()
         positive_int("num_classes", num_classes)
         positive_int("in_channels", in_channels)
+        if not blocks:
+            raise ValueError("blocks: expected at least one mlpconv block")
         layers: list[nn.Module] = []
-        for out_channels, kernel_size, stride, padding in blocks:
-            layers += [
-                NiNBlock(in_channels, out_channels, kernel_size, stride, padding),
-                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
-            ]
+        for i, (out_channels, kernel_size, stride, padding) in enumerate(blocks):
+            layers.append(
+                NiNBlock(in_channels, out_channels, kernel_size, stride, padding,
+                         batch_norm=batch_norm)
+            )  # fmt: skip
+            if final_pool or i < len(blocks) - 1:
+                layers.append(nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True))
             in_channels = out_channels
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
             nn.Dropout(dropout),
-            NiNBlock(in_channels, num_classes, 3, padding=1, mid_channels=head_channels),
+            NiNBlock(
+                in_channels,
+                num_classes,
+                3,
+                padding=1,
+                mid_channels=head_channels,
+                batch_norm=batch_norm,
+                final_relu=class_relu,
+            ),  # fmt: skip
             nn.AdaptiveAvgPool2d(1),  # one average per class map
             nn.Flatten(),
         )
         init_weights(self)
+        if not class_relu:
+            # The class maps are the classifier: start them small, as init_weights does
+            # for a last dense layer, so the first predictions are close to uniform.
+            nn.init.normal_(self.head[1][-1].weight, std=0.01)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)  # (N, 384, 6, 6) at 224x224
+
+    def class_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, num_classes, h, w): the head's maps before global average pooling."""
+        return self.head[:2](self.forward_features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.forward_features(x)  # (N, 384, 6, 6)
@@ -132,12 +178,30 @@ def nin(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> 
     return NiN(num_classes, in_channels, dropout)
 
 
-def nin_small(num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5) -> NiN:
+def nin_small(
+    num_classes: int = 10,
+    in_channels: int = 3,
+    dropout: float = 0.0,
+    batch_norm: bool = True,
+    class_relu: bool = False,
+) -> NiN:
     """NiN at CIFAR scale: (N, in_channels, 32, 32) -> logits (N, num_classes).
 
     The ImageNet model at a quarter of its widths (96-256-384-1024 -> 24-64-96-256), with
     a 5x5/2 first convolution in place of 11x11/4: mlpconv 24@5x5/2 (16x16), pool -> 8,
-    mlpconv 64@3x3 (8x8), pool -> 4, mlpconv 96@3x3 (4x4), pool -> 2, dropout, mlpconv
-    256@3x3 -> 256 -> num_classes (2x2), global average pooling.
+    mlpconv 64@3x3 (8x8), pool -> 4, mlpconv 96@3x3 (4x4), then the head at 4x4 (no third
+    pool, so the class maps have 4x4 cells): mlpconv 256@3x3 -> 256 -> num_classes,
+    global average pooling.
+
+    Unlike the paper's recipe, it has batch norm after every convolution, no ReLU on the
+    class maps and no dropout by default. With the paper's recipe
+    (``batch_norm=False, class_relu=True, dropout=0.5``) Adam at lr 1e-3 kills it on
+    ``sprites`` within the first epoch: every class map falls below zero, the ReLU after
+    it outputs 0, all ten logits are 0 for every image, the loss sits at exactly ln 10
+    and no gradient flows (notebook 05 measures this). Without that ReLU it stays alive
+    but near chance for the first few hundred steps; batch norm gets it learning.
     """
-    return NiN(num_classes, in_channels, dropout, blocks=_SMALL, head_channels=256)
+    return NiN(
+        num_classes, in_channels, dropout, blocks=_SMALL, head_channels=256,
+        batch_norm=batch_norm, class_relu=class_relu, final_pool=False,
+    )  # fmt: skip
