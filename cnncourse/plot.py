@@ -13,6 +13,7 @@ from typing import NamedTuple
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from .shapes import conv_output_size
 from .train import History
@@ -27,6 +28,7 @@ __all__ = [
     "ILSVRC_WINNERS",
     "IlsvrcEntry",
     "ilsvrc_chart",
+    "cost_chart",
 ]
 
 
@@ -365,5 +367,75 @@ def ilsvrc_chart(highlight: str | Sequence[str] | None = None) -> Figure:
     ax.text(-0.4, HUMAN_TOP5 + 0.6, f"human {HUMAN_TOP5}%", color="C2", fontsize=8)
     ax.set_xticks(list(x), [f"{e.year}\n{e.name}" for e in ILSVRC_WINNERS], fontsize=8)
     ax.set(ylabel="top-5 error (%)", ylim=(0, 34), title="ImageNet classification (ILSVRC)")
+    fig.tight_layout()
+    return fig
+
+
+def _winner(name: str) -> IlsvrcEntry | None:
+    """The ILSVRC entry for ``name``, or for its family: the part before the first "-"."""
+    by_name = {e.name: e for e in ILSVRC_WINNERS}
+    return by_name.get(name) or by_name.get(name.split("-")[0])
+
+
+def cost_chart(costs: Mapping[str, tuple[int, int]]) -> Figure:
+    """What a network costs against how well it did: multiply-accumulates per image (x, log
+    scale) against ILSVRC top-5 error (y), one marker per network, its area proportional
+    to the network's parameters, labelled with all three numbers.
+
+    ``costs`` maps a network's name to ``(parameters, MACs per image)``, e.g. from
+    :func:`cnncourse.shapes.summary`. Its top-5 error comes from :data:`ILSVRC_WINNERS`,
+    found by the name or by its part before the first "-" ("VGG-16" -> "VGG"). Those are
+    the competition entries' errors (ensembles, many crops per image). The figure has an
+    opaque white background, so it reads the same in light and dark themes.
+
+    Raises ``ValueError`` naming ``costs`` for an empty mapping, a name that is not an
+    ILSVRC entry, or a value that is not a pair of positive ints.
+    """
+    if not isinstance(costs, Mapping) or not costs:
+        raise ValueError("costs: expected a non-empty {name: (parameters, MACs)} mapping")
+    rows = []
+    for name, value in costs.items():
+        entry = _winner(str(name))
+        if entry is None:
+            known = ", ".join(e.name for e in ILSVRC_WINNERS)
+            raise ValueError(f"costs[{name!r}]: not an ILSVRC entry; expected one of {known}")
+        ok = isinstance(value, (tuple, list)) and len(value) == 2
+        if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                             for v in value):  # fmt: skip
+            raise ValueError(
+                f"costs[{name!r}]={value!r}: expected (parameters, MACs), two positive ints"
+            )
+        rows.append((str(name), value[0], value[1], entry.top5))
+    biggest = max(r[1] for r in rows)
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), facecolor="white")
+    ax.set_facecolor("white")
+    ax.scatter(
+        [r[2] / 1e9 for r in rows],
+        [r[3] for r in rows],
+        s=[2500 * r[1] / biggest for r in rows],  # area proportional to the parameters
+        c=[f"C{i}" for i in range(len(rows))],
+        alpha=0.6,
+        edgecolors="black",
+        zorder=3,
+    )
+    for name, params, macs, top5 in rows:
+        below = math.sqrt(2500 * params / biggest / math.pi) + 4  # the marker's radius, in pt
+        ax.annotate(
+            f"{name}\n{params / 1e6:.1f}M parameters\n{macs / 1e9:.2f} GMACs, {top5:g}%",
+            (macs / 1e9, top5), xytext=(0, -below), textcoords="offset points", ha="center",
+            va="top", fontsize=8, color="black", zorder=4,
+        )  # fmt: skip
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    lo, hi = min(r[2] for r in rows) / 1e9, max(r[2] for r in rows) / 1e9
+    ax.set_xlim(lo / 2.5, hi * 2.5)
+    ax.set_ylim(0, max(r[3] for r in rows) * 1.35 + 1)
+    ax.set_xlabel("multiply-accumulates per image (billions, log scale)", color="black")
+    ax.set_ylabel("ILSVRC top-5 error (%)", color="black")
+    ax.set_title("cost against error; marker area: parameters", color="black")
+    ax.tick_params(colors="black", which="both")
+    for spine in ax.spines.values():
+        spine.set_color("black")
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig

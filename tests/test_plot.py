@@ -77,3 +77,31 @@ def test_ilsvrc_chart_highlights_and_cites():
     assert len(plot.ilsvrc_chart(["AlexNet", "ResNet"]).axes) == 1
     with pytest.raises(ValueError, match="highlight='LeNet'"):
         plot.ilsvrc_chart("LeNet")
+
+
+def test_cost_chart_places_each_network_by_macs_and_error():
+    costs = {"AlexNet": (61_100_840, 714_188_480), "VGG-16": (138_357_544, 15_470_264_320),
+             "GoogLeNet": (6_998_552, 1_582_671_872)}  # fmt: skip
+    fig = plot.cost_chart(costs)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    (points,) = ax.collections
+    xy = points.get_offsets()
+    assert xy[:, 0].tolist() == pytest.approx([0.714188480, 15.470264320, 1.582671872])
+    assert xy[:, 1].tolist() == [16.4, 7.3, 6.7]  # AlexNet, VGG (by its family name), GoogLeNet
+    sizes = points.get_sizes()
+    assert sizes[1] == sizes.max() and sizes[0] / sizes[2] == pytest.approx(61_100_840 / 6_998_552)
+    assert ax.get_xscale() == "log"
+    labels = " ".join(t.get_text() for t in ax.texts)
+    assert "138.4M parameters" in labels and "1.58 GMACs" in labels and "VGG-16" in labels
+    assert fig.get_facecolor()[:3] == (1.0, 1.0, 1.0)  # opaque: the same in dark themes
+
+
+@pytest.mark.parametrize(
+    "costs",
+    [{}, {"LeNet": (61_706, 416_520)}, {"AlexNet": (61_100_840,)}, {"AlexNet": (0, 5)},
+     {"AlexNet": (1.5e6, 5)}, [("AlexNet", (1, 2))]],
+)  # fmt: skip
+def test_cost_chart_bad_input_names_costs(costs):
+    with pytest.raises(ValueError, match="costs"):
+        plot.cost_chart(costs)

@@ -7,7 +7,7 @@ maps each family to a variant sized for 3x32x32 inputs (the offline ``sprites`` 
 
 from ._common import init_weights
 from .alexnet import AlexNet, alexnet, alexnet_small
-from .googlenet import GoogLeNet, Inception, googlenet, googlenet_small
+from .googlenet import GoogLeNet, Inception, NaiveInception, googlenet, googlenet_small
 from .lenet import LeNet5, lenet5
 from .nin import NiN, NiNBlock, nin, nin_small
 from .resnet import (
@@ -74,6 +74,7 @@ __all__ = [
     "nin_small",
     "GoogLeNet",
     "Inception",
+    "NaiveInception",
     "googlenet",
     "googlenet_small",
     "ResNet",

@@ -21,6 +21,7 @@ __all__ = [
     "BasicConv2d",
     "Inception",
     "InceptionAux",
+    "NaiveInception",
     "GoogLeNet",
     "GoogLeNetOutputs",
     "googlenet",
@@ -60,6 +61,33 @@ class BasicConv2d(nn.Sequential):
         )
         norm = [nn.BatchNorm2d(out_channels, eps=0.001)] if batch_norm else []
         super().__init__(conv, *norm, nn.ReLU(inplace=True))
+
+
+class NaiveInception(nn.Module):
+    """The naive Inception module (the paper's figure 2a): (N, in_channels, H, W) ->
+    (N, ch1x1 + ch3x3 + ch5x5 + in_channels, H, W).
+
+    Four branches on the same input, each padded to keep H x W: 1x1 conv; 3x3 conv
+    (pad 1); 5x5 conv (pad 2), each with a bias and a ReLU; and a 3x3 max pool (stride 1,
+    pad 1), which keeps all in_channels. Concatenated along the channels in that order.
+    Without the 1x1 reductions of :class:`Inception`, the pool branch passes every input
+    channel on, so stacked modules grow deeper at every step.
+    """
+
+    def __init__(self, in_channels: int, ch1x1: int, ch3x3: int, ch5x5: int) -> None:
+        super().__init__()
+        widths = {"in_channels": in_channels, "ch1x1": ch1x1, "ch3x3": ch3x3, "ch5x5": ch5x5}
+        for name, value in widths.items():
+            positive_int(name, value)
+        self.branch1 = BasicConv2d(in_channels, ch1x1, 1)
+        self.branch2 = BasicConv2d(in_channels, ch3x3, 3, padding=1)
+        self.branch3 = BasicConv2d(in_channels, ch5x5, 5, padding=2)
+        self.branch4 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.out_channels = ch1x1 + ch3x3 + ch5x5 + in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branches = [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)]
+        return torch.cat(branches, dim=1)  # (N, out_channels, H, W)
 
 
 class Inception(nn.Module):
@@ -216,6 +244,12 @@ class GoogLeNet(nn.Module):
             nn.Linear(1024 // d, num_classes),
         )
         init_weights(self)
+        # init_weights starts only the last linear layer (the main classifier) small. The
+        # auxiliary heads end in classifiers too: start them small as well, so that their
+        # first losses are near ln(num_classes), not those of confident random guesses.
+        for aux in (self.aux1, self.aux2):
+            if aux is not None:
+                nn.init.normal_(aux.layers[-1].weight, std=0.01)
 
     def _stages(
         self, x: torch.Tensor, with_aux: bool
