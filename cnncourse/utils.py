@@ -104,6 +104,7 @@ def setup_notebook(seed: int = 0, *, quiet: bool = False) -> torch.device:
     if grading_mode() and _in_kernel():
         _exit_fast_at_shutdown()
         _draw_figures_without_rendering()
+        _plain_tracebacks()
     if not quiet:
         mode = " (grading mode: training is shortened)" if grading_mode() else ""
         print(f"cnncourse ready: device={device}, seed={seed}{mode}")
@@ -146,6 +147,18 @@ def _draw_figures_without_rendering() -> None:
     shell.run_line_magic("matplotlib", "agg")
     warnings.filterwarnings("ignore", message=r".*non-interactive, and thus cannot be shown")
     Figure.tight_layout = lambda self, *args, **kwargs: None  # nothing to lay out for
+
+
+def _plain_tracebacks() -> None:
+    """Under nbgrader, errors are reported as plain Python tracebacks.
+
+    IPython's default ("Context") mode reads and highlights the source around every frame:
+    about 0.15 s per failing cell, against 0.02 s in plain mode (measured on 2 cores), and an
+    untouched submission fails in some 20 cells. The message a test cell raises, which is
+    what the student reads, is the same in both modes.
+    """
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    shell.InteractiveTB.set_mode(mode="Plain")
 
 
 def omp_wait_policy() -> str:

@@ -1,6 +1,7 @@
 """cnncourse.utils: device choice, seeding, grading mode."""
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -66,7 +67,7 @@ def test_setup_notebook_and_report(capsys, monkeypatch):
     assert report["torch"] == torch.__version__ and report["device"] == "cpu"
 
 
-def test_grading_kernels_skip_the_teardown_and_the_figure_images(monkeypatch):
+def test_grading_kernels_skip_teardown_figure_images_and_traceback_context(monkeypatch):
     import atexit
 
     import nbformat
@@ -84,13 +85,19 @@ def test_grading_kernels_skip_the_teardown_and_the_figure_images(monkeypatch):
         "utils.setup_notebook(quiet=True)\nprint(atexit._ncallbacks() - n)"
     )
     plot = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2])\nplt.show()"
-    for mode, expected, images in (("autograde", "1", 0), (None, "0", 1)):
-        cells = [nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell(plot)]
+    # Errors come as plain tracebacks (cheap to format), with the message intact.
+    error = "def f():\n    raise AssertionError('Check the padding.')\nf()"
+    for mode, expected, images, plain in (("autograde", "1", 0, True), (None, "0", 1, False)):
+        cells = [nbformat.v4.new_code_cell(c) for c in (code, plot, error)]
         nb = nbformat.v4.new_notebook(cells=cells)
         if mode is None:
             monkeypatch.delenv("NBGRADER_EXECUTION")
-        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+        NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
         assert nb.cells[0].outputs[0]["text"].strip() == expected, mode
         outputs = nb.cells[1].outputs
         assert sum("image/png" in o.get("data", {}) for o in outputs) == images, mode
         assert not [o for o in outputs if o.get("name") == "stderr"], outputs
+        (err,) = nb.cells[2].outputs
+        assert (err["ename"], err["evalue"]) == ("AssertionError", "Check the padding.")
+        traceback = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(err["traceback"]))  # no colours
+        assert ("----> " not in traceback) == plain, traceback  # no source context
