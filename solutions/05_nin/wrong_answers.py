@@ -86,6 +86,15 @@ conv1x1_float32 = wrong_edit(
     replace=[("@ x.reshape(n, c_in, h * w)", "@ x.float().reshape(n, c_in, h * w)")],
 )
 
+# The weights read through .data ("they are parameters, not inputs"): the values are right,
+# but no gradient reaches the weight.
+conv1x1_weight_data = wrong_edit(
+    "conv1x1",
+    fails={"test_conv1x1"},
+    says=r"no gradient reaches weight",
+    replace=[("out = weight.reshape(c_out, c_in)", "out = weight.data.reshape(c_out, c_in)")],
+)
+
 # No check that the channels agree (the matrix product fails with its own error).
 conv1x1_no_channel_check = wrong_edit(
     "conv1x1",
@@ -234,6 +243,14 @@ gap_in_place = wrong_edit(
         "    return x.mean(dim=(2, 3), keepdim=True)",
         "    x /= x.shape[2] * x.shape[3]\n    return x.sum(dim=(2, 3), keepdim=True)",
     )],
+)
+
+# The mean taken in float32 "for precision": float64 in, float32 out.
+gap_float32 = wrong_edit(
+    "global_avg_pool2d",
+    fails={"test_global_avg_pool2d"},
+    says=r"keep the input's dtype",
+    replace=[("x.mean(dim=(2, 3), keepdim=True)", "x.float().mean(dim=(2, 3), keepdim=True)")],
 )
 
 # The library's pooling, which the exercise asks to replace.
