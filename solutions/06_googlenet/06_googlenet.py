@@ -1931,7 +1931,8 @@ print(
 
 # %%
 GOOGLENET_EPOCHS = 1 if utils.grading_mode() else 3
-digit_train, digit_val, _ = data.make_loaders("digits", 64, image_size=32)
+BATCH_SIZE = 16 if utils.grading_mode() else 64  # grading: a few small batches, nothing graded
+digit_train, digit_val, _ = data.make_loaders("digits", BATCH_SIZE, image_size=32)
 utils.seed_everything(0)
 small = models.googlenet_small(in_channels=1)
 small_macs = shapes.summary(small, (1, 32, 32), verbose=False).total_macs
