@@ -145,6 +145,8 @@ def _draw_figures_without_rendering() -> None:
 
     shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
     shell.run_line_magic("matplotlib", "agg")
+    for formatter in shell.display_formatter.formatters.values():  # a Figure as a cell's
+        formatter.pop(Figure, None)  # value would still be turned into a PNG: not shown
     warnings.filterwarnings("ignore", message=r".*non-interactive, and thus cannot be shown")
     Figure.tight_layout = lambda self, *args, **kwargs: None  # nothing to lay out for
 

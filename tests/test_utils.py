@@ -84,10 +84,13 @@ def test_grading_kernels_skip_teardown_figure_images_and_traceback_context(monke
         "import atexit\nfrom cnncourse import utils\nn = atexit._ncallbacks()\n"
         "utils.setup_notebook(quiet=True)\nprint(atexit._ncallbacks() - n)"
     )
-    plot = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2])\nplt.show()"
+    plot = (
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2])\n"
+        "plt.show()\nfig"
+    )
     # Errors come as plain tracebacks (cheap to format), with the message intact.
     error = "def f():\n    raise AssertionError('Check the padding.')\nf()"
-    for mode, expected, images, plain in (("autograde", "1", 0, True), (None, "0", 1, False)):
+    for mode, expected, images, plain in (("autograde", "1", 0, True), (None, "0", 2, False)):
         cells = [nbformat.v4.new_code_cell(c) for c in (code, plot, error)]
         nb = nbformat.v4.new_notebook(cells=cells)
         if mode is None:
@@ -95,7 +98,8 @@ def test_grading_kernels_skip_teardown_figure_images_and_traceback_context(monke
         NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
         assert nb.cells[0].outputs[0]["text"].strip() == expected, mode
         outputs = nb.cells[1].outputs
-        assert sum("image/png" in o.get("data", {}) for o in outputs) == images, mode
+        # inline, the figure is shown twice: by plt.show() and as the cell's value
+        assert sum("image/png" in o.get("data", {}) for o in outputs) == images, outputs
         assert not [o for o in outputs if o.get("name") == "stderr"], outputs
         (err,) = nb.cells[2].outputs
         assert (err["ename"], err["evalue"]) == ("AssertionError", "Check the padding.")
