@@ -438,7 +438,8 @@ check_raises(conv1x1, _x, _w, torch.randn(4), argument="bias", why="5 filters ne
 # Write `conv_cost(in_channels, out_channels, kernel_size, height, width)`: the MACs of
 # one convolution with stride 1 and "same" padding on one image of `height`×`width`
 # pixels, without the bias (the lecture's convention). Return an exact int. Raise a
-# `ValueError` naming the argument if any argument is below 1.
+# `ValueError` naming the argument if any argument is below 1. Write the formula
+# yourself: `shapes.conv_macs` is the reference it is graded against.
 
 # %% nbgrader={"grade_id": "conv_cost", "solution": true}
 def conv_cost(
@@ -467,10 +468,12 @@ print(f"the lecture's 5×5 convolution: {conv_cost(200, 32, 5, 32, 32):,} MACs")
 
 # %% nbgrader={"grade": true, "grade_id": "test_conv_cost", "locked": true, "points": 3}
 # Tests for conv_cost (3 points).
-from cnncourse.grading import check_number, check_raises, fail, run_exercise
+import cnncourse.shapes as _shapes_module
+from cnncourse.grading import banned, check_number, check_raises, fail, run_exercise
 
 if "conv_cost" not in globals():
     fail("conv_cost", "not defined yet", hint="write the function and run its cell")
+_reference_macs = _shapes_module.conv_macs
 
 
 def _check_cost(c_in, c_out, k, h, w):
@@ -479,7 +482,7 @@ def _check_cost(c_in, c_out, k, h, w):
     if isinstance(out, bool) or not isinstance(out, int):
         fail(call, f"expected an int, got {type(out).__name__} ({out!r})",
              hint="keep the arithmetic in ints (no /, ** 0.5 or math.pow)")  # fmt: skip
-    expected = shapes.conv_macs(c_in, c_out, k, (h, w))
+    expected = _reference_macs(c_in, c_out, k, (h, w))
     hint = "each of the H·W·C_out outputs sums k·k·C_in products"
     if out == (h - k + 1) * (w - k + 1) * c_out * k * k * c_in:
         hint = "'same' padding keeps the output at height × width: no shrinking by k - 1"
@@ -493,22 +496,26 @@ def _check_cost(c_in, c_out, k, h, w):
 _check_cost(4, 2, 3, 5, 5)
 print("visible checks passed")
 ### BEGIN HIDDEN TESTS
-for _args in [
-    (200, 32, 5, 32, 32),
-    (256, 128, 1, 28, 28),
-    (64, 192, 3, 56, 56),
-    (1, 1, 1, 1, 1),
-    (7, 5, 3, 9, 4),  # non-square
-    (16, 32, 5, 3, 11),
-    (512, 512, 3, 14, 14),
-    (3, 96, 11, 224, 227),
-    (2**31, 2**30, 7, 10**6, 3),  # exact ints for huge counts
-]:
-    _check_cost(*_args)
-for _i, _name in enumerate(("in_channels", "out_channels", "kernel_size", "height", "width")):
-    _bad = [16, 32, 3, 8, 8]
-    _bad[_i] = 0 if _i % 2 else -1
-    check_raises(conv_cost, *_bad, argument=_name, why=f"{_name} below 1")
+_shapes_module.conv_macs = banned("shapes.conv_macs", "conv_cost", "Write the formula yourself")
+try:
+    for _args in [
+        (200, 32, 5, 32, 32),
+        (256, 128, 1, 28, 28),
+        (64, 192, 3, 56, 56),
+        (1, 1, 1, 1, 1),
+        (7, 5, 3, 9, 4),  # non-square
+        (16, 32, 5, 3, 11),
+        (512, 512, 3, 14, 14),
+        (3, 96, 11, 224, 227),
+        (2**31, 2**30, 7, 10**6, 3),  # exact ints for huge counts
+    ]:
+        _check_cost(*_args)
+    for _i, _name in enumerate(("in_channels", "out_channels", "kernel_size", "height", "width")):
+        _bad = [16, 32, 3, 8, 8]
+        _bad[_i] = 0 if _i % 2 else -1
+        check_raises(conv_cost, *_bad, argument=_name, why=f"{_name} below 1")
+finally:
+    _shapes_module.conv_macs = _reference_macs
 ### END HIDDEN TESTS
 
 # %% [markdown]

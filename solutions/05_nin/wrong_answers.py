@@ -149,6 +149,17 @@ def cost_float(in_channels, out_channels, kernel_size, height, width):
     return height * width * out_channels * math.pow(kernel_size, 2) * in_channels
 
 
+# The library's count, which the exercise asks to write out.
+cost_calls_reference = wrong_edit(
+    "conv_cost",
+    fails={"test_conv_cost"},
+    says=r"Write the formula yourself",
+    replace=[(
+        "    return height * width * out_channels * kernel_size * kernel_size * in_channels",
+        "    return shapes.conv_macs(in_channels, out_channels, kernel_size, (height, width))",
+    )],
+)  # fmt: skip
+
 # The promised errors left out.
 cost_no_checks = wrong_edit(
     "conv_cost",

@@ -307,3 +307,37 @@ loss_eval_mode_unhandled = wrong_edit(
         "",
     )],
 )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- from scratch
+
+
+# The library's counts, which the exercises ask to write out.
+@wrong_answer(
+    "naive_inception_macs", fails={"test_naive_inception_macs"}, says=r"Write the formula"
+)
+def naive_macs_calls_reference(in_channels, size, ch1x1, ch3x3, ch5x5):
+    return sum(shapes.conv_macs(in_channels, c, k, size) for c, k in
+               ((ch1x1, 1), (ch3x3, 3), (ch5x5, 5)))  # fmt: skip
+
+
+@wrong_answer("inception_macs", fails={"test_inception_macs"}, says=r"Write the formula")
+def macs_calls_summary(in_channels, size, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj):
+    h, w = (size, size) if isinstance(size, int) else size
+    module = models.Inception(in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj)
+    return shapes.summary(module, (in_channels, h, w), verbose=False).total_macs
+
+
+# --------------------------------------------------------------------------- loss gradients
+
+# The auxiliary logits detached ("they are only helpers"): the same number, but no gradient
+# reaches the auxiliary classifiers.
+loss_aux_detached = wrong_edit(
+    "googlenet_loss",
+    fails={"test_googlenet_loss"},
+    says=r"no gradient reaches aux1",
+    replace=[(
+        "aux = F.cross_entropy(aux1, target) + F.cross_entropy(aux2, target)",
+        "aux = F.cross_entropy(aux1.detach(), target) + F.cross_entropy(aux2.detach(), target)",
+    )],
+)  # fmt: skip
