@@ -308,3 +308,51 @@ def test_small_variant_learns_sprites(factory):
     first, last = history.train_loss[0], history.train_loss[-1]
     assert first > math.log(10) - 0.2, history.train_loss  # started at chance
     assert math.isfinite(last) and last < math.log(10) - 0.8, history.train_loss
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck"])
+def test_plain_block_is_the_residual_block_without_its_shortcut(block):
+    """residual=False keeps F and drops the sum: relu(F(x)), and no projection weights."""
+    torch.manual_seed(0)
+    if block == "basic":
+        res, plain = resnet.BasicBlock(8, 16, 2), resnet.BasicBlock(8, 16, 2, residual=False)
+    else:
+        res, plain = resnet.Bottleneck(8, 4, 2), resnet.Bottleneck(8, 4, 2, residual=False)
+    assert plain.shortcut is None
+    shortcut = sum(p.numel() for p in res.shortcut.parameters())
+    assert shortcut > 0 and count(res) - count(plain) == shortcut
+    # Same weights for the shared layers (F): the outputs differ exactly by the shortcut.
+    plain.load_state_dict({k: v for k, v in res.state_dict().items() if "shortcut" not in k})
+    randomise_batch_norm(res)
+    plain.load_state_dict({k: v for k, v in res.state_dict().items() if "shortcut" not in k})
+    res.eval(), plain.eval()
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        h = res.relu(res.bn1(res.conv1(x)))
+        if block == "basic":
+            branch = res.bn2(res.conv2(h))
+        else:
+            branch = res.bn3(res.conv3(res.relu(res.bn2(res.conv2(h)))))
+        torch.testing.assert_close(plain(x), torch.relu(branch))
+        torch.testing.assert_close(res(x), torch.relu(branch + res.shortcut(x)))
+    with pytest.raises(ValueError, match="residual"):
+        resnet.BasicBlock(8, 8, residual=1)
+
+
+def test_plain_resnet_small_has_the_same_layers_minus_the_projections():
+    """The degradation experiment's pair: plain-8 and plain-32 beside ResNet-8 and -32."""
+    for blocks in (1, 5):
+        res = resnet.resnet_small(blocks_per_stage=blocks)
+        plain = resnet.resnet_small(blocks_per_stage=blocks, residual=False)
+        projections = sum(
+            p.numel() for n, p in res.named_parameters() if "shortcut" in n
+        )  # two stage transitions: 1x1 convs 16->32 and 32->64, with their BNs
+        assert projections == 16 * 32 + 2 * 32 + 32 * 64 + 2 * 64
+        assert count(res) - count(plain) == projections
+        assert not any(isinstance(m, resnet.BasicBlock) and m.residual for m in plain.modules())
+    # ResNet-20 of He et al. 2016, section 4.2: 0.27M parameters.
+    assert round(count(resnet.resnet_small(blocks_per_stage=3)) / 1e6, 2) == 0.27
+    narrow = resnet.resnet_small(blocks_per_stage=1, widths=(8, 16, 32))
+    assert narrow.stem.conv.out_channels == 8 and narrow.num_features == 32
+    with pytest.raises(ValueError, match="widths"):
+        resnet.resnet_small(widths=(8, 16))

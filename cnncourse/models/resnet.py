@@ -24,6 +24,7 @@ torchvision's weights into these models and they then compute the same outputs.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
@@ -72,19 +73,35 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.
     )
 
 
+def _shortcut(in_channels: int, out_channels: int, stride: int, residual: bool) -> nn.Module | None:
+    """The block's shortcut, or None for a *plain* block (``residual=False``).
+
+    A plain block is the same layers with no sum: the paper's "plain" networks, which
+    have no projection convolutions either, so plain and residual networks differ only
+    by the shortcuts (and the few parameters of the projections).
+    """
+    if not isinstance(residual, bool):
+        raise ValueError(f"residual={residual!r}: expected True or False")
+    return projection_shortcut(in_channels, out_channels, stride) if residual else None
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convs with BN after each, plus a shortcut (ResNet-18/34 and CIFAR ResNets).
 
     Input (N, in_channels, H, W) -> output (N, out_channels, H / stride, W / stride).
     The first conv carries the stride. The shortcut is the identity when the shape is
     unchanged, otherwise a 1x1 conv with the same stride followed by BN.
+    ``residual=False`` drops the shortcut: ``relu(F(x))``, a block of a plain network.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int = 1, *, residual: bool = True
+    ) -> None:
         super().__init__()
         positive_int("in_channels", in_channels)
         positive_int("out_channels", out_channels)
         _check_stride(stride)
+        self.residual = residual
         # Convs feeding a BN need no bias: BN subtracts the mean and adds its own shift.
         self.conv1 = nn.Conv2d(
             in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False
@@ -93,12 +110,13 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = projection_shortcut(in_channels, out_channels, stride)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))  # (N, out, H/s, W/s)
         out = self.bn2(self.conv2(out))  # (N, out, H/s, W/s): F(x), no ReLU before the sum
-        out += self.shortcut(x)  # (N, out, H/s, W/s): F(x) + x
+        if self.residual:
+            out += self.shortcut(x)  # (N, out, H/s, W/s): F(x) + x
         return self.relu(out)
 
     def last_bn(self) -> nn.BatchNorm2d:
@@ -116,7 +134,7 @@ class Bottleneck(nn.Module):
 
     ``groups > 1`` splits the 3x3 conv into groups (ResNeXt's paths, see
     :class:`cnncourse.models.resnext.ResNeXtBlock`); ``width`` must then be divisible
-    by ``groups``.
+    by ``groups``. ``residual=False`` drops the shortcut (a plain block).
 
     Difference from the paper: the stride sits on the 3x3 conv ("ResNet v1.5", as in
     torchvision). He et al. put it on the first 1x1 conv, which then simply skips
@@ -131,6 +149,8 @@ class Bottleneck(nn.Module):
         stride: int = 1,
         groups: int = 1,
         expansion: int = 4,
+        *,
+        residual: bool = True,
     ) -> None:
         super().__init__()
         positive_int("in_channels", in_channels)
@@ -141,6 +161,7 @@ class Bottleneck(nn.Module):
         if width % groups:
             raise ValueError(f"width={width}: expected a multiple of groups={groups}")
         out_channels = width * expansion
+        self.residual = residual
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = nn.Conv2d(
@@ -150,13 +171,14 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(width, out_channels, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = projection_shortcut(in_channels, out_channels, stride)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))  # (N, width, H, W): reduce channels
         out = self.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s): v1.5 stride here
         out = self.bn3(self.conv3(out))  # (N, 4*width, H/s, W/s): expand channels, F(x)
-        out += self.shortcut(x)  # (N, 4*width, H/s, W/s): F(x) + x
+        if self.residual:
+            out += self.shortcut(x)  # (N, 4*width, H/s, W/s): F(x) + x
         return self.relu(out)
 
     def last_bn(self) -> nn.BatchNorm2d:
@@ -320,7 +342,12 @@ def resnet152(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
 
 
 def resnet_small(
-    num_classes: int = 10, in_channels: int = 3, *, blocks_per_stage: int = 1
+    num_classes: int = 10,
+    in_channels: int = 3,
+    *,
+    blocks_per_stage: int = 1,
+    widths: Sequence[int] = (16, 32, 64),
+    residual: bool = True,
 ) -> ResNet:
     """A CIFAR-style ResNet for 3x32x32 inputs: ResNet-8 by default, 78K parameters.
 
@@ -331,16 +358,23 @@ def resnet_small(
     pooling and a linear layer. ``forward_features`` returns (N, 64, 8, 8) for a 32x32
     input. One block per stage keeps an epoch of 10,000 images to seconds on a laptop CPU.
 
+    ``widths`` sets the stages' channels (the stem has as many as the first stage).
+    ``residual=False`` gives the paper's *plain* twin: the same layers with no shortcuts
+    (and so none of the 1x1 projections), for the degradation experiment of its figure 1.
+
     Difference from the paper: the shortcuts between stages are 1x1 projections
     (option B) rather than the paper's parameter-free zero padding (option A).
     """
     positive_int("blocks_per_stage", blocks_per_stage)
+    widths = tuple(widths)
+    if len(widths) != 3:
+        raise ValueError(f"widths={widths!r}: expected three stage widths")
     return ResNet(
-        BasicBlock,
+        functools.partial(BasicBlock, residual=residual),
         (blocks_per_stage,) * 3,
-        (16, 32, 64),
+        widths,
         num_classes,
         in_channels,
-        stem_channels=16,
+        stem_channels=widths[0],
         small_input=True,
     )
