@@ -28,6 +28,7 @@ __all__ = [
     "check_close",
     "check_grads",
     "check_shape",
+    "check_module",
     "check_number",
     "check_raises",
     "check_shape_answer",
@@ -38,6 +39,7 @@ __all__ = [
     "note_differs",
     "op_family",
     "random_batch_norm",
+    "randomise_weights",
     "reference",
     "run_exercise",
     "table_row",
@@ -313,6 +315,80 @@ def random_batch_norm(
         bn.running_mean.copy_(torch.randn(c, generator=g, dtype=dtype))
         bn.running_var.copy_(torch.rand(c, generator=g, dtype=dtype) + 0.5)
     return bn
+
+
+def randomise_weights(
+    module: torch.nn.Module, generator: torch.Generator | None = None
+) -> torch.nn.Module:
+    """Random values in every parameter and batch norm statistic of ``module``, in place.
+
+    Freshly initialised layers hide slips: a batch norm with weight 1, bias 0, mean 0 and
+    variance 1 is nearly the identity in eval mode, and a zero bias is the same as no
+    bias. Weights get He-scaled normal values (std sqrt(2 / fan_in)), biases and batch
+    norm shifts std 0.2, batch norms also random scales and running statistics (as
+    :func:`random_batch_norm`). Returns ``module``.
+    """
+    g = generator
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.affine:
+                c, dtype = m.num_features, m.weight.dtype
+                m.weight.copy_(torch.rand(c, generator=g, dtype=dtype) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=g, dtype=dtype) * 0.2)
+                if m.track_running_stats:
+                    m.running_mean.copy_(torch.randn(c, generator=g, dtype=dtype) * 0.2)
+                    m.running_var.copy_(torch.rand(c, generator=g, dtype=dtype) + 0.5)
+                continue
+            for p in m.parameters(recurse=False):
+                scale = (2 / p[0].numel()) ** 0.5 if p.dim() > 1 else 0.2
+                p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
+    return module
+
+
+def check_module(
+    mine: torch.nn.Module,
+    ref: torch.nn.Module,
+    x: torch.Tensor,
+    name: str,
+    *,
+    train: bool = False,
+    grads: bool = False,
+    generator: torch.Generator | None = None,
+    hint: str = "",
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+) -> None:
+    """The student's module computes what the reference does, given the same weights.
+
+    Call it after :func:`copy_weights`. Puts both in train or eval mode, runs ``mine`` on
+    ``x`` through :func:`run_exercise` (so an input changed in place fails) and ``ref`` on
+    a copy, and compares the outputs; in train mode also the buffers afterwards (batch
+    norm's running statistics); with ``grads`` the gradients of the input and of every
+    parameter, pair by pair in registration order. ``hint`` goes with a value mismatch
+    or a failed forward pass.
+    """
+    mine.train(train)
+    ref.train(train)
+    label = f"{name} in {'train' if train else 'eval'} mode on x of shape {tuple(x.shape)}"
+    x_ref = x.detach().clone().requires_grad_(grads)
+    try:
+        out = run_exercise(lambda x: mine(x), x, name=label)
+    except RuntimeError as err:
+        _fail(label, f"the forward pass failed ({err})", hint=hint)
+    expected = ref(x_ref)
+    try:
+        check_tensor(out, expected, label, rtol=rtol, atol=atol)
+    except AssertionError as err:
+        _fail(label, str(err).split(": ", 1)[-1], hint=hint)
+    if train:
+        for (n, b_mine), b_ref in zip(mine.named_buffers(), ref.buffers(), strict=False):
+            check_tensor(b_mine, b_ref, f"{label}: buffer {n} after the forward pass",
+                         rtol=rtol, atol=atol)  # fmt: skip
+    if grads:
+        pairs = {"the input": (x, x_ref)}
+        for (n, p_mine), p_ref in zip(mine.named_parameters(), ref.parameters(), strict=False):
+            pairs[f"parameter {n}"] = (p_mine, p_ref)
+        check_grads(out, expected, pairs, label, generator=generator, rtol=rtol, atol=atol)
 
 
 def _is_int(value) -> bool:

@@ -5,6 +5,7 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from cnncourse import grading
 
@@ -349,3 +350,65 @@ def test_limit_calls_passes_vectorised_code_and_fails_loops():
         with grading.limit_calls(10, "conv1x1", what="a 4×5 map"):
             got = per_pixel(x, w)
     torch.testing.assert_close(got, expected)  # the loop is right, just not vectorised
+
+
+def test_randomise_weights_reaches_every_parameter_and_statistic():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Linear(5, 2))
+    fresh = {k: v.clone() for k, v in net.state_dict().items()}
+    grading.randomise_weights(net, torch.Generator().manual_seed(1))
+    for k, v in net.state_dict().items():
+        if k.endswith("num_batches_tracked"):
+            continue
+        assert not torch.equal(v, fresh[k]), f"{k} was not randomised"
+    assert net[1].running_var.min() >= 0.5  # a valid variance
+    # He scale for the weights: std sqrt(2 / fan_in), fan_in = 3 * 3 * 3
+    assert abs(net[0].weight.std().item() - (2 / 27) ** 0.5) < 0.15
+    again = grading.randomise_weights(
+        nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Linear(5, 2)),
+        torch.Generator().manual_seed(1),
+    )
+    for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # the generator fixes every value
+
+
+def test_check_module_compares_outputs_statistics_and_gradients():
+    gen = torch.Generator().manual_seed(0)
+
+    def block(relu_first=True, detach=False):
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(2, 3, 3, padding=1, bias=False)
+                self.bn = nn.BatchNorm2d(3)
+
+            def forward(self, x):
+                y = self.bn(self.conv(x.detach() if detach else x))
+                return torch.relu(y) if relu_first else y
+
+        return Block()
+
+    ref = grading.randomise_weights(block(), gen)
+    x = torch.randn(2, 2, 5, 5, generator=gen, requires_grad=True)
+    for train in (False, True):
+        mine = grading.copy_weights(ref, block())
+        grading.check_module(mine, ref, x, "Block()", train=train, grads=train, generator=gen)
+    with pytest.raises(AssertionError, match=msg("the ReLU.* in eval mode .* values differ")):
+        mine = grading.copy_weights(ref, block(relu_first=False))
+        grading.check_module(mine, ref, x, "Block()", hint="the ReLU")
+    with pytest.raises(AssertionError, match=msg("no gradient reaches the input")):
+        mine = grading.copy_weights(ref, block(detach=True))
+        grading.check_module(mine, ref, x, "Block()", train=True, grads=True, generator=gen)
+
+    class Momentum(nn.Module):  # a batch norm whose running statistics move differently
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 3, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(3, momentum=0.5)
+
+        def forward(self, x):
+            return torch.relu(self.bn(self.conv(x)))
+
+    with pytest.raises(AssertionError, match=msg("buffer bn.running_mean")):
+        mine = grading.copy_weights(ref, Momentum())
+        grading.check_module(mine, ref, x.detach(), "Block()", train=True)

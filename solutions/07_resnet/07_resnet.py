@@ -250,7 +250,7 @@ print("largest |block(x) - x|:", (demo(x) - x).abs().max().item())
 
 # %% nbgrader={"grade": true, "grade_id": "test_make_identity", "locked": true, "points": 4}
 # Tests for make_identity (4 points).
-from cnncourse.grading import check_raises, check_tensor, fail, random_batch_norm, run_exercise
+from cnncourse.grading import check_raises, check_tensor, fail, randomise_weights, run_exercise
 from cnncourse.models import BasicBlock as _Basic
 from cnncourse.models import Bottleneck as _Bottleneck
 
@@ -259,19 +259,8 @@ if "make_identity" not in globals():
 _gen = torch.Generator().manual_seed(71)
 
 
-def _random_block(block, gen):
-    """Random convolutions and random batch norms (weights, biases and statistics)."""
-    with torch.no_grad():
-        for m in block.modules():
-            if isinstance(m, nn.Conv2d):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.3)
-            elif isinstance(m, nn.BatchNorm2d):
-                m.load_state_dict(random_batch_norm(m.num_features, generator=gen).state_dict())
-    return block
-
-
 def _check_identity(block, label, shape, dtype=torch.float32):
-    block = _random_block(block, _gen).to(dtype)
+    block = randomise_weights(block, _gen).to(dtype)
     convs = {n: p.detach().clone() for n, p in block.named_parameters() if ".bn" not in n
              and not n.startswith("bn")}  # fmt: skip
     out = run_exercise(make_identity, block, name=f"make_identity({label})", may_change={"block"})
@@ -489,14 +478,7 @@ print("output:", tuple(block(torch.zeros(2, 16, 8, 8)).shape))
 
 # %% nbgrader={"grade": true, "grade_id": "test_residual_block", "locked": true, "points": 8}
 # Tests for ResidualBlock: weights of cnncourse.models.BasicBlock copied in (8 points).
-from cnncourse.grading import (
-    check_grads,
-    check_tensor,
-    copy_weights,
-    fail,
-    random_batch_norm,
-    run_exercise,
-)
+from cnncourse.grading import check_module, copy_weights, fail, randomise_weights, run_exercise
 from cnncourse.models import BasicBlock as _RefBlock
 
 if "ResidualBlock" not in globals():
@@ -504,70 +486,28 @@ if "ResidualBlock" not in globals():
 _gen = torch.Generator().manual_seed(72)
 
 
-def _randomised(module, gen):
-    """Random convolution weights and random batch norms, so every parameter matters."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_in = m.weight[0].numel()
-                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2 / fan_in) ** 0.5)
-            elif isinstance(m, nn.BatchNorm2d):
-                m.load_state_dict(random_batch_norm(m.num_features, generator=gen).state_dict())
-    return module
-
-
-def _pair(args, kwargs, gen, cls_name, mine_cls, ref_cls, hint):
-    call = (
-        f"{cls_name}({', '.join([*map(repr, args), *(f'{k}={v!r}' for k, v in kwargs.items())])})"
-    )
-    mine = run_exercise(mine_cls, *args, name=call, **kwargs)
+def _check_block(args, kwargs, shape, dtype=torch.float32, grads=False, modes=(False, True)):
+    shown = [*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]
+    call = f"ResidualBlock({', '.join(shown)})"
+    mine = run_exercise(ResidualBlock, *args, name=call, **kwargs)
     if not isinstance(mine, nn.Module):
         fail(call, f"expected an nn.Module, got {type(mine).__name__}")
-    ref = _randomised(ref_cls(*args, **kwargs), gen)
+    ref = randomise_weights(_RefBlock(*args, **kwargs), _gen)
     mine_shapes = [(k.split(".")[-1], tuple(t.shape)) for k, t in mine.state_dict().items()]
     ref_shapes = [(k.split(".")[-1], tuple(t.shape)) for k, t in ref.state_dict().items()]
     if mine_shapes != ref_shapes:
-        fail(call, f"weights and buffers {mine_shapes}, expected {ref_shapes}", hint=hint)
-    return copy_weights(ref, mine), ref, call
-
-
-def _compare(mine, ref, call, x, train_mode, gen, grads=False, hint=""):
-    mine.train(train_mode)
-    ref.train(train_mode)
-    label = f"{call} in {'train' if train_mode else 'eval'} mode on x of shape {tuple(x.shape)}"
-    x_ref = x.detach().clone().requires_grad_(grads)
-    try:
-        out = run_exercise(lambda x: mine(x), x, name=label)
-    except RuntimeError as err:
-        fail(label, f"the forward pass failed ({err})", hint=hint)
-    expected = ref(x_ref)
-    try:
-        check_tensor(out, expected, label, rtol=1e-4, atol=1e-5)
-    except AssertionError as err:
-        fail(label, str(err).split(": ", 1)[-1], hint=hint)
-    if train_mode:  # the batch norms updated their running statistics the same way
-        for (n, b_mine), b_ref in zip(mine.named_buffers(), ref.buffers(), strict=True):
-            check_tensor(b_mine, b_ref, f"{label}: buffer {n} after the forward pass",
-                         rtol=1e-4, atol=1e-5)  # fmt: skip
-    if grads:
-        pairs = {"the input": (x, x_ref)}
-        for (n, p_mine), p_ref in zip(mine.named_parameters(), ref.parameters(), strict=True):
-            pairs[f"parameter {n}"] = (p_mine, p_ref)
-        check_grads(out, expected, pairs, label, generator=gen)
-
-
-def _check_block(args, kwargs, shape, dtype=torch.float32, grads=False, modes=(False, True)):
-    hint = ("conv1 (3×3, the block's stride), bn1, conv2 (3×3), bn2, then the shortcut: "
-            "nn.Identity() when the shape is unchanged, else a 1×1 conv with the stride "
-            "and a BN; no biases; None if residual is False")  # fmt: skip
-    mine, ref, call = _pair(args, kwargs, _gen, "ResidualBlock", ResidualBlock, _RefBlock, hint)
-    mine, ref = mine.to(dtype), ref.to(dtype)
+        fail(call, f"weights and buffers {mine_shapes}, expected {ref_shapes}",
+             hint="conv1 (3×3, the block's stride), bn1, conv2 (3×3), bn2, then the shortcut: "
+                  "nn.Identity() when the shape is unchanged, else a 1×1 conv with the stride "
+                  "and a BN; no biases; None if residual is False")  # fmt: skip
+    mine, ref = copy_weights(ref, mine).to(dtype), ref.to(dtype)
     x = torch.randn(*shape, generator=_gen, dtype=dtype, requires_grad=grads)
     hint = "relu(bn1(conv1(x))), then bn2(conv2(.)), add shortcut(x), and only then the ReLU"
     if not kwargs.get("residual", True):
         hint = "a plain block: relu(bn2(conv2(relu(bn1(conv1(x)))))), with no sum"
-    for train_mode in modes:
-        _compare(mine, ref, call, x, train_mode, _gen, grads and train_mode, hint)
+    for train in modes:
+        check_module(mine, ref, x, call, train=train, grads=grads and train, generator=_gen,
+                     hint=hint)  # fmt: skip
 
 
 _check_block((8, 8), {}, (2, 8, 6, 6))
@@ -657,14 +597,7 @@ print("parameters of a ResNet-50 block with 256 channels:", shapes.count_params(
 
 # %% nbgrader={"grade": true, "grade_id": "test_bottleneck_block", "locked": true, "points": 6}
 # Tests for BottleneckBlock: weights of cnncourse.models.Bottleneck copied in (6 points).
-from cnncourse.grading import (
-    check_grads,
-    check_tensor,
-    copy_weights,
-    fail,
-    random_batch_norm,
-    run_exercise,
-)
+from cnncourse.grading import check_module, copy_weights, fail, randomise_weights, run_exercise
 from cnncourse.models import Bottleneck as _RefBottleneck
 
 if "BottleneckBlock" not in globals():
@@ -672,24 +605,13 @@ if "BottleneckBlock" not in globals():
 _gen = torch.Generator().manual_seed(73)
 
 
-def _randomised(module, gen):
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_in = m.weight[0].numel()
-                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2 / fan_in) ** 0.5)
-            elif isinstance(m, nn.BatchNorm2d):
-                m.load_state_dict(random_batch_norm(m.num_features, generator=gen).state_dict())
-    return module
-
-
 def _check_bottleneck(args, kwargs, shape, dtype=torch.float32, grads=False, modes=(False, True)):
-    shown = [*map(repr, args), *(f"{k}={v}" for k, v in kwargs.items())]
+    shown = [*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]
     call = f"BottleneckBlock({', '.join(shown)})"
     mine = run_exercise(BottleneckBlock, *args, name=call, **kwargs)
     if not isinstance(mine, nn.Module):
         fail(call, f"expected an nn.Module, got {type(mine).__name__}")
-    ref = _randomised(_RefBottleneck(*args, **kwargs), _gen)
+    ref = randomise_weights(_RefBottleneck(*args, **kwargs), _gen)
     mine_shapes = [(k.split(".")[-1], tuple(t.shape)) for k, t in mine.state_dict().items()]
     ref_shapes = [(k.split(".")[-1], tuple(t.shape)) for k, t in ref.state_dict().items()]
     if mine_shapes != ref_shapes:
@@ -700,25 +622,9 @@ def _check_bottleneck(args, kwargs, shape, dtype=torch.float32, grads=False, mod
     x = torch.randn(*shape, generator=_gen, dtype=dtype, requires_grad=grads)
     hint = ("a ReLU after bn1 and after bn2, none after bn3 before the sum; the stride on the "
             "3×3 convolution (v1.5), not on the first 1×1")  # fmt: skip
-    for train_mode in modes:
-        mine.train(train_mode)
-        ref.train(train_mode)
-        label = f"{call} in {'train' if train_mode else 'eval'} mode on x of shape {shape}"
-        x_ref = x.detach().clone().requires_grad_(grads)
-        try:
-            out = run_exercise(lambda x: mine(x), x, name=label)
-        except RuntimeError as err:
-            fail(label, f"the forward pass failed ({err})", hint=hint)
-        expected = ref(x_ref)
-        try:
-            check_tensor(out, expected, label, rtol=1e-4, atol=1e-5)
-        except AssertionError as err:
-            fail(label, str(err).split(": ", 1)[-1], hint=hint)
-        if grads and train_mode:
-            pairs = {"the input": (x, x_ref)}
-            for (n, p_mine), p_ref in zip(mine.named_parameters(), ref.parameters(), strict=True):
-                pairs[f"parameter {n}"] = (p_mine, p_ref)
-            check_grads(out, expected, pairs, label, generator=_gen)
+    for train in modes:
+        check_module(mine, ref, x, call, train=train, grads=grads and train, generator=_gen,
+                     hint=hint)  # fmt: skip
 
 
 _check_bottleneck((16, 4), {}, (2, 16, 5, 5))

@@ -241,6 +241,7 @@ params_no_checks = wrong_edit(
 @wrong_answer("resnet_params", fails={"test_resnet_params"}, says=r"count with the formulas")
 def params_builds_the_network(block, layers, num_classes=1000, in_channels=3):
     expansion = 1 if block == "basic" else 4
+
     def make(i, o, s):
         return models.BasicBlock(i, o, s) if block == "basic" else models.Bottleneck(i, o // 4, s)
 
