@@ -1199,7 +1199,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cnncourse.grading import check_grads, check_tensor, copy_weights, fail, run_exercise
+from cnncourse.grading import (
+    check_grads,
+    check_tensor,
+    copy_weights,
+    fail,
+    randomise_weights,
+    run_exercise,
+)
 from cnncourse.models.resnext import ResNeXtBlock as _RefBlock
 
 if "ResNeXtBlock" not in globals():
@@ -1212,18 +1219,7 @@ _ORDER = ("conv1, bn1, ReLU; conv2 (grouped, with the block's stride), bn2, ReLU
 def _block_pair(args, stride):
     """The reference with random weights and batch-norm statistics, and a copy in yours."""
     call = f"ResNeXtBlock{args}, stride={stride}"
-    ref = _RefBlock(*args, stride=stride)
-    with torch.no_grad():
-        for m in ref.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_in = m.weight[0].numel()
-                m.weight.copy_(torch.randn(m.weight.shape, generator=_gen) / fan_in**0.5)
-            elif isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(torch.rand(c, generator=_gen) + 0.5)
-                m.bias.copy_(torch.randn(c, generator=_gen) * 0.5)
-                m.running_mean.copy_(torch.randn(c, generator=_gen) * 0.3)
-                m.running_var.copy_(torch.rand(c, generator=_gen) + 0.5)
+    ref = randomise_weights(_RefBlock(*args, stride=stride), _gen)
     mine = run_exercise(ResNeXtBlock, *args, stride=stride, name=call)
     return call, copy_weights(ref, mine), ref
 
