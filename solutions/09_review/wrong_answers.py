@@ -130,84 +130,32 @@ def macs_calls_summary(model, input_size):
 
 # The cost from the layer's input size, as if every layer kept its input's height and
 # width: wrong as soon as a stride (or padding, or dilation) changes the size.
-@wrong_answer("count_macs", fails={"test_count_macs"}, says=r"are in the output's size")
-def macs_from_input_size(model, input_size):
-    if (
-        not isinstance(input_size, (tuple, list))
-        or len(input_size) != 3
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in input_size)
-    ):
-        raise ValueError(f"input_size={input_size!r}: expected (C, H, W), three positive ints")
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            positions = inputs[0][0, 0].numel()  # H_in * W_in
-            per_value = (module.in_channels // module.groups) * kh * kw
-            total += positions * module.out_channels * per_value
-        else:
-            total += output[0].numel() * module.in_features
-
-    first = next(model.parameters(), None)
-    dtype = torch.float32 if first is None else first.dtype
-    device = torch.device("cpu") if first is None else first.device
-    x = torch.zeros(1, *input_size, dtype=dtype, device=device)
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
-    return total
+macs_from_input_size = wrong_edit(
+    "count_macs",
+    fails={"test_count_macs"},
+    says=r"are in the output's size",
+    replace=[(
+        "total += output[0].numel() * (module.in_channels // module.groups) * kh * kw",
+        "total += (inputs[0][0, 0].numel() * module.out_channels\n"
+        "                      * (module.in_channels // module.groups) * kh * kw)",
+    )],
+)  # fmt: skip
 
 
 # The cost kept per module in a dict: a layer that runs twice is counted once.
-@wrong_answer("count_macs", fails={"test_count_macs"}, says=r"a layer that runs twice")
-def macs_per_module(model, input_size):
-    if (
-        not isinstance(input_size, (tuple, list))
-        or len(input_size) != 3
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in input_size)
-    ):
-        raise ValueError(f"input_size={input_size!r}: expected (C, H, W), three positive ints")
-    cost = {}
-
-    def hook(module, inputs, output):
-        if isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            cost[module] = output[0].numel() * (module.in_channels // module.groups) * kh * kw
-        else:
-            cost[module] = output[0].numel() * module.in_features
-
-    first = next(model.parameters(), None)
-    dtype = torch.float32 if first is None else first.dtype
-    device = torch.device("cpu") if first is None else first.device
-    x = torch.zeros(1, *input_size, dtype=dtype, device=device)
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
-    return sum(cost.values())
+macs_per_module = wrong_edit(
+    "count_macs",
+    fails={"test_count_macs"},
+    says=r"a layer that runs twice",
+    replace=[
+        ("    total = 0\n", "    cost = {}\n"),
+        ("        nonlocal total\n", ""),
+        ("total += output[0].numel() * (module", "cost[module] = output[0].numel() * (module"),
+        ("total += output[0].numel() * module.in_features",
+         "cost[module] = output[0].numel() * module.in_features"),
+        ("    return total\n", "    return sum(cost.values())\n"),
+    ],
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- pareto_front
