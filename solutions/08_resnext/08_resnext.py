@@ -1200,7 +1200,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cnncourse.grading import (
-    check_grads,
+    check_module,
     check_tensor,
     copy_weights,
     fail,
@@ -1300,16 +1300,9 @@ for _args, _stride, _shape in _CASES[:2]:  # float64 after .double()
 # gradients with respect to the input and every parameter, in train mode
 for _args, _stride, _shape in _CASES[:2]:
     _call, _mine, _ref = _block_pair(_args, _stride)
-    _mine.train()
-    _ref.train()
-    _xm = torch.randn(*_shape, generator=_gen, requires_grad=True)
-    _xr = _xm.detach().clone().requires_grad_(True)
-    _pairs = {"the input": (_xm, _xr)}
-    for (_n, _pm), _pr in zip(_mine.named_parameters(), _ref.parameters(), strict=True):
-        _pairs[f"parameter {_n}"] = (_pm, _pr)
-    _out = run_exercise(_mine, _xm, name=_call)
-    check_grads(_out, _ref(_xr), _pairs, f"{_call} in train mode", generator=_gen,
-                rtol=1e-4, atol=1e-4)  # fmt: skip
+    _x = torch.randn(*_shape, generator=_gen, requires_grad=True)
+    check_module(_mine, _ref, _x, _call, train=True, grads=True, generator=_gen, hint=_ORDER,
+                 rtol=1e-4, atol=1e-4)  # fmt: skip
 ### END HIDDEN TESTS
 
 # %% [markdown]
