@@ -486,7 +486,9 @@ if "ResidualBlock" not in globals():
 _gen = torch.Generator().manual_seed(72)
 
 
-def _check_block(args, kwargs, shape, dtype=torch.float32, grads=False, modes=(False, True)):
+def _check_block(
+    args, kwargs, shape, dtype=torch.float32, grads=False, modes=(False, True), scale=1.0
+):
     shown = [*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]
     call = f"ResidualBlock({', '.join(shown)})"
     mine = run_exercise(ResidualBlock, *args, name=call, **kwargs)
@@ -501,7 +503,7 @@ def _check_block(args, kwargs, shape, dtype=torch.float32, grads=False, modes=(F
                   "nn.Identity() when the shape is unchanged, else a 1×1 conv with the stride "
                   "and a BN; no biases; None if residual is False")  # fmt: skip
     mine, ref = copy_weights(ref, mine).to(dtype), ref.to(dtype)
-    x = torch.randn(*shape, generator=_gen, dtype=dtype, requires_grad=grads)
+    x = (scale * torch.randn(*shape, generator=_gen, dtype=dtype)).requires_grad_(grads)
     hint = "relu(bn1(conv1(x))), then bn2(conv2(.)), add shortcut(x), and only then the ReLU"
     if not kwargs.get("residual", True):
         hint = "a plain block: relu(bn2(conv2(relu(bn1(conv1(x)))))), with no sum"
@@ -523,6 +525,7 @@ _check_block((3, 3), {}, (1, 3, 1, 1), modes=(False,))  # batch of 1, 1×1 maps 
 _check_block((4, 8), {"residual": False}, (2, 4, 5, 6), grads=True)
 _check_block((6, 6), {"stride": 2, "residual": False}, (2, 6, 7, 7))
 _check_block((4, 6), {"stride": 2}, (2, 4, 6, 6), dtype=torch.float64, grads=True)
+_check_block((4, 6), {"stride": 2}, (2, 4, 6, 6), scale=1e3)  # large inputs in float32
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -605,7 +608,9 @@ if "BottleneckBlock" not in globals():
 _gen = torch.Generator().manual_seed(73)
 
 
-def _check_bottleneck(args, kwargs, shape, dtype=torch.float32, grads=False, modes=(False, True)):
+def _check_bottleneck(
+    args, kwargs, shape, dtype=torch.float32, grads=False, modes=(False, True), scale=1.0
+):
     shown = [*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]
     call = f"BottleneckBlock({', '.join(shown)})"
     mine = run_exercise(BottleneckBlock, *args, name=call, **kwargs)
@@ -619,7 +624,7 @@ def _check_bottleneck(args, kwargs, shape, dtype=torch.float32, grads=False, mod
              hint="1×1 from in_channels to width, 3×3 (with the stride) on width, 1×1 to "
                   "4 * width, a BN after each, no biases; then the shortcut")  # fmt: skip
     mine, ref = copy_weights(ref, mine).to(dtype), ref.to(dtype)
-    x = torch.randn(*shape, generator=_gen, dtype=dtype, requires_grad=grads)
+    x = (scale * torch.randn(*shape, generator=_gen, dtype=dtype)).requires_grad_(grads)
     hint = ("a ReLU after bn1 and after bn2, none after bn3 before the sum; the stride on the "
             "3×3 convolution (v1.5), not on the first 1×1")  # fmt: skip
     for train in modes:
@@ -637,6 +642,7 @@ _check_bottleneck((6, 2), {}, (2, 6, 5, 5))  # 6 -> 8 channels at stride 1: a pr
 _check_bottleneck((12, 3), {"stride": 2}, (2, 12, 8, 8))  # same channels, stride 2
 _check_bottleneck((8, 2), {}, (1, 8, 1, 1), modes=(False,))  # batch of 1, 1×1 maps
 _check_bottleneck((8, 4), {"stride": 2}, (2, 8, 6, 5), dtype=torch.float64, grads=True)
+_check_bottleneck((8, 4), {"stride": 2}, (2, 8, 6, 5), scale=1e3)  # large inputs in float32
 ### END HIDDEN TESTS
 
 # %% [markdown]
