@@ -88,11 +88,14 @@ def silence_warnings() -> None:
 
 
 def setup_notebook(seed: int = 0, *, quiet: bool = False) -> torch.device:
-    """The first code cell of every notebook: silence warnings, seed, pick the device.
+    """The first code cell of every notebook: silence known noisy warnings and show the
+    others on stdout, seed, pick the device; in a kernel, also make the modules test cells
+    take their checks and references from read-only.
 
     Returns the device and prints one line saying which it is (unless ``quiet``).
     """
     silence_warnings()
+    _warnings_to_stdout()
     seed_everything(seed)
     try:
         import matplotlib as mpl
@@ -101,6 +104,8 @@ def setup_notebook(seed: int = 0, *, quiet: bool = False) -> torch.device:
     except ImportError:  # matplotlib is a dependency; this only guards odd installs
         pass
     device = get_device()
+    if _in_kernel():
+        _lock_library()
     if grading_mode() and _in_kernel():
         _exit_fast_at_shutdown()
         _draw_figures_without_rendering()
@@ -109,6 +114,37 @@ def setup_notebook(seed: int = 0, *, quiet: bool = False) -> torch.device:
         mode = " (grading mode: training is shortened)" if grading_mode() else ""
         print(f"cnncourse ready: device={device}, seed={seed}{mode}")
     return device
+
+
+def _warnings_to_stdout() -> None:
+    """Show warnings on stdout instead of stderr.
+
+    nbgrader gives no points to a test cell that writes anything to stderr, so one
+    ``UserWarning`` from a correct answer (or a library it calls) would cost the student
+    the cell. The filters stay as they are: each warning still shows once per place in the
+    code, unless :func:`silence_warnings` hides it. ``sys.stdout`` is looked up at each
+    warning, as a kernel gives every cell its own stream.
+    """
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    warnings.showwarning = showwarning
+
+
+# The modules test cells take their checks and references from when they run
+# (`from cnncourse.models import NiNBlock as _RefBlock`); cnncourse.grading locks itself.
+_LOCKED = ("cnncourse", "cnncourse.layers", "cnncourse.shapes", "cnncourse.utils")
+
+
+def _lock_library() -> None:
+    """Make the modules test cells rely on refuse attribute assignment, so a solution cell
+    cannot swap a reference for its own code (``shapes.conv_output_size = mine``). Only in
+    a kernel: tests of the library itself may patch these modules."""
+    from .grading import lock_modules
+
+    models = [name for name in sys.modules if name.startswith("cnncourse.models")]
+    lock_modules(*_LOCKED, *models)
 
 
 def _in_kernel() -> bool:

@@ -105,3 +105,30 @@ def test_grading_kernels_skip_teardown_figure_images_and_traceback_context(monke
         assert (err["ename"], err["evalue"]) == ("AssertionError", "Check the padding.")
         traceback = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(err["traceback"]))  # no colours
         assert ("----> " not in traceback) == plain, traceback  # no source context
+
+
+def test_warnings_go_to_stdout_and_library_modules_are_read_only_in_a_kernel(monkeypatch):
+    """nbgrader gives a test cell with any stderr output no points: a correct answer that
+    emits a UserWarning must keep them, in the notebook and under grading alike."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    sources = (
+        "from cnncourse import utils\nutils.setup_notebook(quiet=True)",
+        "import warnings\nwarnings.warn('deprecated argument', UserWarning)",
+        "from cnncourse import shapes\ntry:\n    shapes.conv_output_size = None\n"
+        "except AttributeError as err:\n    print(err)",
+    )
+    for mode in ("autograde", None):
+        if mode is None:
+            monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+        else:
+            monkeypatch.setenv("NBGRADER_EXECUTION", mode)
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in sources])
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+        outputs = nb.cells[1].outputs
+        assert not [o for o in outputs if o.get("name") == "stderr"], outputs
+        stdout = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
+        assert "UserWarning: deprecated argument" in stdout, outputs
+        (locked,) = nb.cells[2].outputs
+        assert locked["text"].startswith("cnncourse.shapes is read-only: test cells rely on")
