@@ -34,3 +34,11 @@ c.OverwriteCells.add_missing_cells = True
 c.Validator.width = 120
 # Students see "raise NotImplementedError()" where a solution goes.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# Feedback (`nbgrader generate_feedback`, also written by `make grade`) shows students their
+# graded notebooks without the hidden tests' code: cnncourse.grade.ScrubHiddenTests removes
+# it from the test cells and cuts tracebacks (which quote it) down to the error's message.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "cnncourse.grade.ScrubHiddenTests",
+]
