@@ -14,15 +14,16 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9][0-9]_*))
 
-.PHONY: install lab test test-fast build release grade bench lint clean help
+.PHONY: install lab test test-fast build release grade bench lint clean help student
 
 help:
 	@echo "make lab      start JupyterLab on notebooks/ (creates .venv on first use)"
 	@echo "make test     run the whole test suite (unit tests, notebooks, nbgrader round trip)"
 	@echo "make release  build solutions/*/*.ipynb from their .py sources, then notebooks/ (nbgrader)"
-	@echo "make grade    autograde everything in submitted/ (instructors)"
+	@echo "make grade    autograde everything in submitted/, sandboxed and in parallel (instructors)"
 	@echo "make bench    print the benchmark ratio tables"
 	@echo "make lint     ruff over the library, tests, benchmarks and notebook sources"
+	@echo "make student  build the student kit in dist/student/ and its .tar.gz (what students get)"
 
 # torch's OpenMP threads spin while they wait for work: beside one busy process on a 2-core
 # laptop that makes a training loop up to 40x slower. OpenMP reads OMP_WAIT_POLICY once, when
@@ -64,11 +65,13 @@ release: build
 	done
 	@echo "notebooks/ regenerated from solutions/: $(ASSIGNMENTS)"
 
+# Every submission of every assignment, each in its own sandboxed kernel, several at once
+# (cnncourse/grade.py; `.venv/bin/cnncourse-grade --help` for its options): a bad submission
+# is recorded against itself and never stops the batch, so the export always runs.
+GRADE_ARGS ?=
 grade: build
-	@for a in $(ASSIGNMENTS); do \
-		$(BIN)/nbgrader autograde $$a --log-level=WARN || exit 1; \
-	done
-	$(BIN)/nbgrader export
+	$(BIN)/cnncourse-grade $(GRADE_ARGS)
+	$(BIN)/nbgrader export --log-level=WARN
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do \
@@ -80,5 +83,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check cnncourse tests benchmarks solutions
 	$(BIN)/ruff format --check cnncourse tests benchmarks
 
+# What students get instead of this repository: notebooks/ as committed, the library without
+# the instructor's tools, and a README, Makefile (lab, validate) and configuration of their own.
+student: $(STAMP)
+	$(BIN)/python -m cnncourse.distribute --out dist/student --archive
+
 clean:
-	rm -rf $(VENV) .pytest_cache gradebook.db submitted autograded feedback
+	rm -rf $(VENV) .pytest_cache gradebook.db submitted autograded feedback .grading \
+		grades.csv grading-report.md grading-report.csv dist
