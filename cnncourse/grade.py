@@ -313,18 +313,16 @@ def _find_notebooks(folder: Path, expected: list[str], o: Outcome) -> dict[str, 
     found = {n: present.pop(n, None) for n in expected}
     missing = [n for n, p in found.items() if p is None]
     if len(missing) == 1 and len(present) == 1:
-        ((stem, path),) = present.items()
+        (path,) = present.values()
         found[missing[0]] = path
         present.clear()
         o.notes.append(f"graded {path.name} as {missing[0]}.ipynb (misnamed)")
-    extra = sorted(p.name for p in folder.iterdir() if p.name != "timestamp.txt"
-                   and p.stem not in expected) if folder.is_dir() else []  # fmt: skip
-    extra = [e for e in extra if not any(found[n] and found[n].name == e for n in found)]
+    graded = set(found.values())
+    extra = sorted(p.name for p in folder.iterdir() if p not in graded
+                   and p.name != "timestamp.txt") if folder.is_dir() else []  # fmt: skip
     if extra:
         o.notes.append(f"left out of the sandbox: {', '.join(extra)}")
-    for n in missing:
-        if found[n] is None:
-            o.notes.append(f"no {n}.ipynb in the submission: scored 0")
+    o.notes += [f"no {n}.ipynb in the submission: scored 0" for n, p in found.items() if p is None]
     return found
 
 

@@ -17,9 +17,7 @@ spellings that need (``sys.modules``, ``__dict__``, ``setattr``...).
 
 from __future__ import annotations
 
-import builtins
 import importlib
-import math
 import types
 
 _MODULES = ("builtins", "math", "operator", "functools", "torch", "torch.nn.functional",
@@ -101,7 +99,3 @@ def report(token: str) -> str:
 
 def _init() -> None:
     _SNAPSHOT.update(take_snapshot())
-
-
-# Keep builtins and math referenced (imported above for the snapshot's sake).
-_ = (builtins, math)

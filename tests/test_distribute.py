@@ -166,15 +166,16 @@ def test_notebooks_are_the_release_byte_for_byte(kit):
 
 
 def test_the_kit_library_imports_from_the_kit(kit, tmp_path):
-    env = tool_env(PYTHONPATH=str(kit))
-    command = "import cnncourse, sys; print(cnncourse.__file__)"
-    result = subprocess.run(
-        [str(ROOT / ".venv/bin/python"), "-c", command],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    def kit_python(code: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "-c", code],
+            cwd=tmp_path,
+            env=tool_env(PYTHONPATH=str(kit)),
+            capture_output=True,
+            text=True,
+        )
+
+    result = kit_python("import cnncourse, sys; print(cnncourse.__file__)")
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == kit / "cnncourse" / "__init__.py", result.stdout
     # Every module the kit ships imports there, from the kit (none needs a module left out).
@@ -183,13 +184,7 @@ def test_the_kit_library_imports_from_the_kit(kit, tmp_path):
         "for m in pkgutil.walk_packages(cnncourse.__path__, 'cnncourse.'):\n"
         "    print(importlib.import_module(m.name).__file__)\n"
     )
-    result = subprocess.run(
-        [str(ROOT / ".venv/bin/python"), "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = kit_python(script)
     assert result.returncode == 0, f"a module in the kit does not import:\n{result.stderr}"
     files = result.stdout.split()
     assert len(files) >= 10 and all(Path(f).is_relative_to(kit) for f in files), files

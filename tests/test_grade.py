@@ -121,8 +121,7 @@ return exps / exps.sum(dim=dim, keepdim=True)
 
 def build_case(name: str, solution, release) -> dict[str, bytes | object]:
     """{file name: notebook or bytes} for the submission folder of one case."""
-    s, r = nbformat.from_dict(json.loads(json.dumps(solution))), release
-    r = nbformat.from_dict(json.loads(json.dumps(release)))
+    s, r = (nbformat.from_dict(json.loads(json.dumps(nb))) for nb in (solution, release))
     nbname = f"{ASSIGNMENT}.ipynb"
     if name == "blank":
         return {nbname: r}
