@@ -14,10 +14,11 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9][0-9]_*))
 
-.PHONY: install lab test test-fast build release grade bench lint clean help student
+.PHONY: install lab lab-instructor test test-fast build release grade bench lint clean help student
 
 help:
 	@echo "make lab      start JupyterLab on notebooks/ (creates .venv on first use)"
+	@echo "make lab-instructor  JupyterLab on the course folder with formgrader (instructors)"
 	@echo "make test     run the whole test suite (unit tests, notebooks, nbgrader round trip)"
 	@echo "make release  build solutions/*/*.ipynb from their .py sources, then notebooks/ (nbgrader)"
 	@echo "make grade    autograde everything in submitted/, sandboxed and in parallel (instructors)"
@@ -44,8 +45,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# JupyterLab as students see it: nbgrader's Validate button and Assignments list, without the
+# instructor's Create Assignment panel, formgrader and course list, and without the news
+# prompt (the settings in jupyter/student/, put first on JUPYTER_CONFIG_PATH for this command
+# only). `make lab LAB_DIR=path` serves another folder of notebooks.
+LAB_DIR ?= notebooks
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
+	JUPYTER_CONFIG_PATH="$(abspath jupyter/student)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		CNNCOURSE_LAB_DIR="$(abspath $(LAB_DIR))" $(BIN)/jupyter lab --notebook-dir=$(LAB_DIR) $(LAB_ROOT) $(LAB_ARGS)
+
+# JupyterLab on the course folder with all of nbgrader: formgrader (Nbgrader -> Formgrader)
+# lists the assignments, their points and every graded submission. `COURSE=path` for a
+# course folder elsewhere (it holds nbgrader_config.py and gradebook.db).
+COURSE ?= .
+lab-instructor: $(STAMP)
+	cd $(COURSE) && JUPYTER_CONFIG_PATH="$(abspath jupyter/instructor)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(abspath $(BIN))/jupyter lab --notebook-dir=. $(LAB_ROOT) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -36,6 +36,7 @@ KIT = {
     "pyproject.toml": "the same package and dependencies, without the test extra",
     "nbgrader_config.py": "only what nbgrader validate needs",
     "environment.yml": "the same conda environment, without the test extras",
+    "jupyter": "jupyter/student only: the student lab's settings (make lab)",
 }
 INSTRUCTOR_ONLY = {
     ".ci": "the CI entry point",
@@ -181,6 +182,7 @@ def build(out: Path, root: Path = ROOT) -> Path:
     ignore = _ignore_in(root)
     shutil.copytree(release, out / "notebooks", ignore=ignore)
     shutil.copytree(root / "cnncourse", out / "cnncourse", ignore=ignore)
+    shutil.copytree(root / "jupyter" / "student", out / "jupyter" / "student", ignore=ignore)
     if (root / "LICENSE").is_file():
         shutil.copy2(root / "LICENSE", out / "LICENSE")
 
@@ -290,8 +292,13 @@ help:
 @INSTALL_RULE@
 install: $(STAMP)
 
+# JupyterLab as the course means it: nbgrader's Validate button and Assignments list, no
+# instructor tools, no news prompt (the settings in jupyter/student/, for this command only).
+LAB_CONFIG := $(abspath jupyter/student)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
+	JUPYTER_CONFIG_PATH="$(LAB_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		CNNCOURSE_LAB_DIR="$(abspath notebooks)" \
+		$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 validate: $(STAMP)
 	$(BIN)/nbgrader validate $(NOTEBOOKS)
@@ -364,8 +371,9 @@ answers by these cells.
    autograder does and prints the tests that fail, with their messages. A notebook you
    have not started fails them all.
 3. Hand in the notebook file, `notebooks/NN_topic/NN_topic.ipynb`, under its own name,
-   the way your course asks (an upload, or nbgrader's *Assignments* tab when your course
-   has one).
+   the way your course asks (an upload, say). *Nbgrader → Assignment List* in JupyterLab
+   lists the course's notebooks with a Validate button each; its Submit button needs a
+   course server with an nbgrader exchange, and here it tells you so.
 
 The autograder runs the same visible tests and more tests of its own on cases you have
 not seen, so a notebook that validates has passed the first round, not every test.
@@ -374,7 +382,9 @@ not seen, so a notebook that validates has passed the first round, not every tes
 
 `notebooks/` (the course), `cnncourse/` (the library the notebooks import: datasets,
 training, plots, models and shape calculators), `Makefile`, `pyproject.toml` and
-`environment.yml` (the installation), `nbgrader_config.py` (settings for `make validate`).
+`environment.yml` (the installation), `nbgrader_config.py` (settings for `make validate`),
+`jupyter/student/` (JupyterLab's settings for `make lab`: nbgrader's Validate button and
+Assignments list, whose Submit button tells you how to hand in instead).
 
 Version @VERSION@. Licence: @LICENSE@.
 """

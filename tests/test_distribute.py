@@ -222,6 +222,10 @@ def test_every_shipped_module_is_used_by_what_students_run(kit):
                 lines = code.splitlines()
                 code = "\n".join(x for x in lines if not x.lstrip().startswith(("%", "!")))
                 wanted |= _cnncourse_imports(code, "__main__", False)
+    # Classes the student lab's nbgrader settings name (cnncourse.exchange.KitList).
+    for config in (kit / "jupyter").rglob("*.py"):
+        named = re.findall(r"cnncourse\.[\w.]+", config.read_text())
+        wanted |= {m.rsplit(".", 1)[0] for m in named}
     reached, queue = set(), list(wanted)
     while queue:
         name = queue.pop()
@@ -319,6 +323,8 @@ def test_student_makefile_lab_and_validate(kit):
         "ipykernel install --user --name cnncourse",
         "--env OMP_WAIT_POLICY PASSIVE",
         ".venv/bin/jupyter lab --notebook-dir=notebooks",
+        f'JUPYTER_CONFIG_PATH="{kit / "jupyter" / "student"}',
+        f'CNNCOURSE_LAB_DIR="{kit / "notebooks"}"',
     ):
         assert expected in lab, f"make -n lab does not run {expected!r}:\n{lab}"
     assert "[test]" not in lab
