@@ -123,6 +123,10 @@ class ForbiddenCallError(AssertionError):
 MESSAGE_WIDTH = 96
 
 
+# `__tracebackhide__ = True` in a check: IPython leaves its frame out of a failure's traceback,
+# so a student reads their own cell's line and the message, not this module's code.
+
+
 def wrap_message(message: str) -> str:
     """``message`` broken into lines of at most :data:`MESSAGE_WIDTH` characters."""
     lines = []
@@ -136,6 +140,7 @@ def wrap_message(message: str) -> str:
 def fail(name: str, message: str, hint: str = "") -> None:
     """Raise the ``AssertionError`` a test cell reports: the hint (what to fix) first, then
     ``name: message`` (what differs), wrapped to :data:`MESSAGE_WIDTH`."""
+    __tracebackhide__ = True
     text = f"{name}: {message}"
     if hint:
         hint = hint[:1].upper() + hint[1:] + ("" if hint[-1] in ".?!" else ".")
@@ -150,6 +155,7 @@ def _plain_tensor(value, name: str):
     """``value`` if it is an ordinary tensor or ``nn.Parameter``, judged by its exact type:
     ``isinstance`` also takes a subclass, whose ``__torch_function__`` can make every
     comparison pass, and an object whose ``__class__`` lies."""
+    __tracebackhide__ = True
     kind = type(value)
     if kind is not _Tensor and kind is not _Parameter:
         if issubclass(kind, _Tensor):
@@ -169,6 +175,7 @@ def _check_torch_untouched(name: str) -> None:
     by a solution cell, it could hand the test cell's reference computation the student's
     answer), or torch functions or Python dispatch switched off (which would blind
     :func:`forbid`)."""
+    __tracebackhide__ = True
     (n_fn, fn_at), (n_disp, disp_at) = _function_modes, _dispatch_modes
     modes = [fn_at(i) for i in range(n_fn())] + [disp_at(i) for i in range(n_disp())]
     others = [type(m).__name__ for m in modes if type(m) not in _OUR_MODES]
@@ -214,6 +221,7 @@ def run_exercise(
     - ``fn`` changes a tensor argument in place, unless that argument's name is in
       ``may_change`` (batch norm's running statistics, say).
     """
+    __tracebackhide__ = True
     label = name or getattr(fn, "__name__", "your function")
     before = _tensor_arguments(fn, args, kwargs, set(may_change))
     try:
@@ -274,6 +282,7 @@ def _raising_function(err: BaseException) -> str | None:
 
 def check_shape(actual, expected_shape: Iterable[int], name: str = "output") -> None:
     """``actual`` is a plain tensor of shape ``expected_shape``."""
+    __tracebackhide__ = True
     _plain_tensor(actual, name)
     expected_shape = tuple(expected_shape)
     if tuple(_T.size(actual)) != expected_shape:
@@ -295,6 +304,7 @@ def check_tensor(
     message for a value mismatch names how many entries differ, the largest difference and
     the first index where it happens.
     """
+    __tracebackhide__ = True
     check_shape(actual, _T.size(expected), name)
     if check_dtype and _dtype(actual) != _dtype(expected):
         _fail(name, f"expected dtype {_dtype(expected)}, got {_dtype(actual)}")
@@ -327,6 +337,7 @@ def check_close(
     actual, expected, name: str = "output", *, rtol: float = 1e-4, atol: float = 1e-5
 ) -> None:
     """:func:`check_tensor` without the dtype check (for float32 vs float64 answers)."""
+    __tracebackhide__ = True
     check_tensor(actual, expected, name, rtol=rtol, atol=atol, check_dtype=False)
 
 
@@ -344,6 +355,7 @@ def check_number(
     ``actual`` may be an int, a float (numpy's float64 too) or a one-element plain tensor;
     the comparison is made on the value read from it, whatever its class says.
     """
+    __tracebackhide__ = True
     _check_torch_untouched(name)
     got = actual
     if issubclass(type(actual), _Tensor) and _T.numel(_plain_tensor(actual, name)) == 1:
@@ -376,6 +388,7 @@ def check_raises(
     ``why`` says why the call is bad ("a 7-wide filter does not fit in a 4-wide input");
     it is shown when nothing is raised.
     """
+    __tracebackhide__ = True
     shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
     call = f"{getattr(fn, '__name__', 'your function')}({', '.join(shown)})"
     try:
@@ -414,6 +427,7 @@ def check_grads(
     every output element matters, and the message names the first gradient that is
     missing or differs.
     """
+    __tracebackhide__ = True
     pairs = {k: (v if isinstance(v, tuple) else (v, v)) for k, v in inputs.items() if v is not None}
     pairs = {k: v for k, v in pairs.items() if v[0] is not None}
     with _plain():
@@ -513,6 +527,7 @@ def check_module(
     parameter, pair by pair in registration order. ``hint`` goes with a value mismatch
     or a failed forward pass.
     """
+    __tracebackhide__ = True
     mine.train(train)
     ref.train(train)
     label = f"{name} in {'train' if train else 'eval'} mode on x of shape {tuple(x.shape)}"
@@ -606,6 +621,7 @@ def check_shape_answer(actual, expected: Iterable[int], name: str, hint: str = "
     Recognises two common slips and says so instead of ``hint``: writing the batch
     dimension, and putting the channels last.
     """
+    __tracebackhide__ = True
     expected = tuple(int(v) for v in expected)
     if type(actual) not in (tuple, list, _Size) or not all(_is_int(v) for v in actual):
         _fail(

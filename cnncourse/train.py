@@ -11,6 +11,7 @@ with each batch's logits (train on them, tally them, keep the predicted classes)
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -59,8 +60,43 @@ def _progress(total: int | None, desc: str, enabled: bool):
     if not enabled:
         return None
     from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm as notebook_tqdm
 
-    return tqdm(total=total, desc=desc, leave=False, file=sys.stdout, mininterval=0.5)
+    kwargs = dict(total=total, desc=desc, leave=False, file=sys.stdout, mininterval=0.5)
+    if issubclass(tqdm, notebook_tqdm):
+        return _widget_bar(notebook_tqdm)(**kwargs)
+    return tqdm(**kwargs)
+
+
+@functools.cache
+def _widget_bar(base: type) -> type:
+    """tqdm's notebook bar, shown through a display handle that is emptied when it closes.
+
+    tqdm only hides a closed widget: its output stays in the notebook, and once the notebook
+    is saved and reopened (the kernel that held the widget gone) JupyterLab shows "Error
+    displaying widget: model not found" in its place, once per epoch. Replacing the output
+    leaves nothing behind after a finished epoch (its printed line says the rest) and, after
+    an interrupted one, the bar as text: where it stopped.
+    """
+
+    class WidgetBar(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, display=False, **kwargs)
+            self._handle = None
+            if not self.disable:
+                from IPython.display import display
+
+                self._handle = display(self.container, display_id=True)
+
+        def close(self):
+            handle, self._handle = getattr(self, "_handle", None), None
+            finished = self.total is None or self.n >= self.total
+            text = "" if finished else self.format_meter(**self.format_dict)
+            super().close()
+            if handle is not None:
+                handle.update({"text/plain": text}, raw=True)
+
+    return WidgetBar
 
 
 def _autocast(device: torch.device, amp: bool):

@@ -324,8 +324,9 @@ except AssertionError as err:
 # 1. **Restart and run all** (*Kernel → Restart Kernel and Run All Cells…*). A notebook
 #    that only works because of a cell you ran earlier and then deleted will fail when
 #    graded, since grading starts from a fresh kernel and runs top to bottom.
-# 2. **Validate** it: in JupyterLab open the *Validate* button of the nbgrader toolbar
-#    (*View → nbgrader*), or in a terminal run
+# 2. **Validate** it: click *Validate* in the notebook's toolbar (it saves the notebook
+#    first), or open *Nbgrader → Assignment List* for a Validate button beside every
+#    notebook of the course, or in a terminal run
 #
 #    ```
 #    .venv/bin/nbgrader validate notebooks/00_welcome/00_welcome.ipynb
