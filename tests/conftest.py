@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.error import URLError
 
 import matplotlib
 import pytest
@@ -38,6 +46,75 @@ def tool_env(**extra: str) -> dict[str, str]:
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     env.update(extra)
     return env
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab server: its address, token and log file."""
+
+    base: str
+    token: str
+    log: Path
+
+    def url(self, path: str) -> str:
+        sep = "&" if "?" in path else "?"
+        return f"{self.base}/{path.lstrip('/')}{sep}token={self.token}"
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        with urllib.request.urlopen(self.url(path), timeout=10) as response:
+            return response.status, response.read()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def lab_server(tmp_path: Path, target: str = "lab", *make_args: str, timeout: float = 90):
+    """`make <target> <make_args>` headless on a free port with a private Jupyter config and
+    runtime folder (nothing of the user's ~/.jupyter), until the block ends."""
+    port, token = free_port(), "cnncourse-test-token"
+    args = (
+        f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 "
+        f"--IdentityProvider.token={token}"
+    )
+    folder = tmp_path / f"jupyter-{target}"
+    env = tool_env(
+        JUPYTER_RUNTIME_DIR=str(folder / "runtime"), JUPYTER_CONFIG_DIR=str(folder / "config")
+    )
+    env.pop("JUPYTER_CONFIG_PATH", None)
+    folder.mkdir(parents=True, exist_ok=True)
+    lab = Lab(f"http://127.0.0.1:{port}", token, folder / "lab.log")
+    with open(lab.log, "w") as log:
+        proc = subprocess.Popen(
+            ["make", "--no-print-directory", target, *make_args, f"LAB_ARGS={args}"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    lab.get("api/status")
+                    break
+                except (URLError, ConnectionError, OSError):
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        tail = lab.log.read_text()[-3000:]
+                        pytest.fail(f"`make {target}` did not serve on port {port}:\n{tail}")
+                    time.sleep(0.5)
+            yield lab
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 @pytest.fixture(autouse=True)
