@@ -125,7 +125,7 @@ def _figures_for_jupyterlab() -> None:
     enlarges into a blur; "retina" draws them at twice the pixels and shows them at the same
     size. Its figures also have a transparent background, so in a dark theme the black axes,
     labels and titles vanish against it: a white background keeps them readable in every
-    theme. Only in a kernel outside grading, where nobody looks at the images.
+    theme. Only in a kernel, and not while grading: nobody looks at those images.
     """
     try:
         import matplotlib as mpl
