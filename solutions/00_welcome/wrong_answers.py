@@ -53,3 +53,12 @@ def softmax_shifts_by_min(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     shifted = logits - logits.amin(dim=dim, keepdim=True)  # the wrong end: still overflows
     exps = shifted.exp()
     return exps / exps.sum(dim=dim, keepdim=True)
+
+
+@wrong_answer(
+    "softmax",
+    fails={"test_softmax_values", "test_softmax_stable"},
+    says=r"calls torch\.Tensor\.softmax, which this exercise asks you to replace",
+)
+def softmax_calls_torch(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    return logits.softmax(dim)  # right values, but the exercise is to write it
