@@ -101,14 +101,22 @@ def _ignore_in(root: Path):
 
 
 def student_pyproject(text: str) -> str:
-    """The instructor's pyproject.toml, keeping only the package, its build and dependencies."""
+    """The instructor's pyproject.toml, keeping only the package, its build, its dependencies
+    and the commands whose modules ship (cnncourse-train; not cnncourse-grade)."""
     keep_tables = ("[build-system]", "[project]", "[tool.setuptools.packages.find]")
-    keep, lines = True, []
+    left_out = tuple(f"cnncourse.{m.removesuffix('.py')}" for m in INSTRUCTOR_MODULES)
+    keep, scripts, lines = True, False, []
     for line in text.splitlines(keepends=True):
         if line.startswith("["):
-            keep = line.strip() in keep_tables
+            scripts = line.strip() == "[project.scripts]"
+            keep = line.strip() in keep_tables or scripts
+        target = re.search(r'=\s*"([\w.]+)', line) if scripts else None
+        if target and target.group(1).split(":")[0].startswith(left_out):
+            continue  # a command of an instructor module the kit leaves out
         if keep:
             lines.append(line)
+    if lines and lines[-1].strip() == "[project.scripts]":  # none left
+        lines.pop()
     header = "# The cnncourse student kit (made by `make student`).\n"
     return header + "".join(lines).rstrip() + "\n"
 

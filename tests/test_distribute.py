@@ -226,6 +226,10 @@ def test_every_shipped_module_is_used_by_what_students_run(kit):
     for config in (kit / "jupyter").rglob("*.py"):
         named = re.findall(r"cnncourse\.[\w.]+", config.read_text())
         wanted |= {m.rsplit(".", 1)[0] for m in named}
+    # The kit's commands (cnncourse-train), and what `python -m` runs in a reached package:
+    # its __main__ and any module with a `__name__ == "__main__"` block.
+    scripts = tomllib.loads((kit / "pyproject.toml").read_text())["project"].get("scripts", {})
+    wanted |= {target.split(":")[0] for target in scripts.values()}
     reached, queue = set(), list(wanted)
     while queue:
         name = queue.pop()
@@ -235,6 +239,13 @@ def test_every_shipped_module_is_used_by_what_students_run(kit):
         path, package = modules[name]
         queue += [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]
         queue += _cnncourse_imports(path.read_text(), name, package)
+        if package:
+            queue += [
+                m for m, (p, _) in modules.items()
+                if m.rsplit(".", 1)[0] == name and (
+                    p.name == "__main__.py" or 'if __name__ == "__main__":' in p.read_text()
+                )
+            ]  # fmt: skip
     unused = sorted(set(modules) - reached)
     assert not unused, (
         f"{unused} ship to students but nothing they run imports them: add them to "
@@ -249,10 +260,12 @@ def test_student_pyproject(kit):
     theirs = tomllib.loads((kit / "pyproject.toml").read_text())
     assert theirs["build-system"] == ours["build-system"]
     # No test extra, and no instructor commands (cnncourse-grade lives in a module the kit
-    # leaves out).
+    # leaves out); the training command ships.
     assert theirs["project"] == {
-        k: v for k, v in ours["project"].items() if k not in ("optional-dependencies", "scripts")
+        **{k: v for k, v in ours["project"].items() if k != "optional-dependencies"},
+        "scripts": {"cnncourse-train": "cnncourse.train.cli:main"},
     }
+    assert "cnncourse-grade" in ours["project"]["scripts"]
     assert theirs["tool"] == {"setuptools": {"packages": {"find": {"include": ["cnncourse*"]}}}}
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .utils import get_device, grading_mode
+from ..utils import get_device, grading_mode
 
 __all__ = ["History", "fit", "evaluate", "predict"]
 
