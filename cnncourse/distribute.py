@@ -394,6 +394,14 @@ training, plots, models and shape calculators), `Makefile`, `pyproject.toml` and
 `jupyter/student/` (JupyterLab's settings for `make lab`: nbgrader's Validate button and
 Assignments list, whose Submit button tells you how to hand in instead).
 
+## After the course
+
+`.venv/bin/cnncourse-train --model resnet18 --data cifar10 --download --image-size 64`
+trains a full-size reference model on real data (`--help` lists the options): on one
+CPU or GPU, or on several GPUs with `torchrun --nproc_per_node=N -m cnncourse.train ...`.
+`.venv/bin/python -m cnncourse.train.fast --data cifar10 --download` is a fast recipe for
+CIFAR-10 on one GPU, after the public speed records.
+
 Version @VERSION@. Licence: @LICENSE@.
 """
 
