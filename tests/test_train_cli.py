@@ -6,6 +6,7 @@ on the CPU (gloo), compared with one plain process given the same global batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -34,10 +35,7 @@ def _env() -> dict[str, str]:
 
 
 def _train(*args: str, torchrun: int = 0, timeout: int = 240) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "cnncourse.train", *args, "--device", "cpu"]
-    if torchrun:
-        cmd = [str(BIN / "torchrun"), "--standalone", f"--nproc_per_node={torchrun}",
-               "-m", "cnncourse.train", *args, "--device", "cpu"]  # fmt: skip
+    cmd = _command(*args, torchrun=torchrun)
     done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
     return done
@@ -174,16 +172,42 @@ def _weights_at_init() -> dict[str, torch.Tensor]:
     return models.lenet5(num_classes=10, in_channels=3).state_dict()
 
 
-def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
+def _command(*args: str, torchrun: int = 0) -> list[str]:
+    if torchrun:
+        return [str(BIN / "torchrun"), "--standalone", f"--nproc_per_node={torchrun}",
+                "-m", "cnncourse.train", *args, "--device", "cpu"]  # fmt: skip
+    return [sys.executable, "-m", "cnncourse.train", *args, "--device", "cpu"]
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants at once, as a lost machine would. (torchrun
+    starts its workers in sessions of their own: killing its process group misses them.)"""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, queue = [], [pid]
+    while queue:
+        tree.append(queue.pop())
+        queue += children.get(tree[-1], [])
+    for p in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("procs", [0, 2], ids=["1 process", "torchrun 2 processes"])
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path, procs):
     """Kill a run with SIGKILL after its second of six epochs, resume it: the weights equal
-    those of a run never interrupted, bit for bit (augmentation and shuffling included)."""
+    those of a run never interrupted, bit for bit (augmentation and shuffling included).
+    Under torchrun the whole process group is killed, agent and workers, as a lost node is;
+    rank 0 reads the checkpoint on --resume and sends it to the other rank."""
     args = ["--model", "resnet_small", "--data", "sprites", "--num-train", "768",
             "--num-val", "64", "--batch-size", "64", "--epochs", "6", "--no-progress"]  # fmt: skip
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    _train(*args, "--checkpoint", str(whole))
+    _train(*args, "--checkpoint", str(whole), torchrun=procs)
 
-    cmd = [sys.executable, "-m", "cnncourse.train", *args, "--device", "cpu",
-           "--checkpoint", str(broken)]  # fmt: skip
+    cmd = _command(*args, "--checkpoint", str(broken), torchrun=procs)
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     history, deadline, done = broken / "history.json", time.monotonic() + 180, 0
     try:
@@ -194,15 +218,15 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
                     break
             time.sleep(0.01)
         assert proc.poll() is None, "the run ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
+        _kill_tree(proc.pid)
     finally:
-        proc.kill()
+        _kill_tree(proc.pid)
         proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     saved = torch.load(broken / "last.pt", weights_only=False)
     assert 2 <= saved["epoch"] < 6, f"killed after epoch {saved['epoch']}"
 
-    resumed = _train(*args, "--checkpoint", str(broken), "--resume")
+    resumed = _train(*args, "--checkpoint", str(broken), "--resume", torchrun=procs)
     assert f"resuming {broken / 'last.pt'} after epoch {saved['epoch']}/6" in resumed.stdout
     a, b = _weights(whole), _weights(broken)
     assert a.keys() == b.keys()

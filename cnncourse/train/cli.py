@@ -441,7 +441,11 @@ def run(cfg: Config) -> dict:
     cfg.check()
     world = start_world(cfg.device)
     try:
-        return _train(cfg, world)
+        result = _train(cfg, world)
+        # No rank tears the group down while another is still in a collective: gloo aborts
+        # the process ("terminate called without an active exception") when one does.
+        world.barrier()
+        return result
     finally:
         if world.distributed:
             dist.destroy_process_group()
