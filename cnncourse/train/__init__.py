@@ -100,9 +100,13 @@ def _widget_bar(base: type) -> type:
 
 
 def _autocast(device: torch.device, amp: bool):
+    """bf16 autocast where the device has it (CUDA from Ampere on, CPUs), else fp16 on CUDA.
+    (fit turns amp off outside CUDA; python -m cnncourse.train --amp uses it on CPUs.)"""
     if amp and device.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype)
+    if amp and device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return nullcontext()
 
 

@@ -34,7 +34,6 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +46,8 @@ from .. import data as datasets
 from .. import models
 from ..shapes import count_params
 from ..utils import get_device
-from . import _progress
+from . import _autocast, _progress
+from . import _to_device as _to
 
 __all__ = ["Config", "MODELS", "main", "run"]
 
@@ -364,18 +364,6 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     return 0.5 * (1 + math.cos(math.pi * t)) if schedule == "cosine" else 1.0 - t
 
 
-def _autocast(device: torch.device, amp: bool):
-    """bf16 autocast where the device has it (CUDA from Ampere on, CPUs), else fp16 on CUDA."""
-    if not amp:
-        return nullcontext()
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    if device.type == "cpu":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return nullcontext()
-
-
 # --------------------------------------------------------------------------- checkpoints
 
 
@@ -577,11 +565,6 @@ def _train(cfg: Config, world: World) -> dict:
     if folder is not None:
         say(world, f"checkpoint: {folder / 'last.pt'}")
     return result
-
-
-def _to(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 @torch.no_grad()

@@ -30,7 +30,6 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -39,6 +38,7 @@ from torch import nn
 
 from .. import data as datasets
 from ..utils import get_device
+from . import _autocast
 
 __all__ = ["FastNet", "FastResult", "batch_flip_translate", "train_fast", "whitening_filters"]
 
@@ -180,13 +180,6 @@ class FastResult:
     time_to_target: float | None = None
     epochs_to_target: int | None = None
     device: str = "cpu"
-
-
-def _autocast(device: torch.device, amp: bool):
-    if not amp or device.type != "cuda":
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
 
 
 def _sync(device: torch.device) -> None:
