@@ -110,6 +110,17 @@ def _autocast(device: torch.device, amp: bool):
     return nullcontext()
 
 
+def _decay_groups(model: nn.Module) -> list[dict]:
+    """Optimizer parameter groups with no weight decay on biases and batch-norm parameters
+    (the 1-d tensors): decaying a BN scale towards 0 only fights the normalisation (Goyal et
+    al. 2017). Frozen parameters are left out."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim > 1]},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+
+
 def _resolve(device, amp: bool | None, channels_last: bool | None):
     """The device to use, and whether AMP and channels_last apply: both default to on for
     CUDA and are always off elsewhere."""

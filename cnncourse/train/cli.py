@@ -46,7 +46,7 @@ from .. import data as datasets
 from .. import models
 from ..shapes import count_params
 from ..utils import get_device
-from . import _autocast, _progress
+from . import _autocast, _decay_groups, _progress
 from . import _to_device as _to
 
 __all__ = ["Config", "MODELS", "main", "run"]
@@ -336,11 +336,7 @@ def build_model(cfg: Config, info: dict) -> nn.Module:
 
 
 def _optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
-    # No weight decay on biases and batch-norm parameters (the 1-d tensors): decaying a
-    # BN scale towards 0 only fights the normalisation (Goyal et al. 2017).
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    rest = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay}, {"params": rest, "weight_decay": 0.0}]
+    groups = _decay_groups(model)  # no decay on biases and batch-norm parameters
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,

@@ -38,7 +38,7 @@ from torch import nn
 
 from .. import data as datasets
 from ..utils import get_device
-from . import _autocast
+from . import _autocast, _decay_groups
 
 __all__ = ["FastNet", "FastResult", "batch_flip_translate", "train_fast", "whitening_filters"]
 
@@ -277,13 +277,8 @@ def train_fast(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim > 1]},
-        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
-    ]
     optimizer = torch.optim.SGD(
-        groups, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay
+        _decay_groups(model), lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay
     )
     steps_per_epoch = len(train) // batch_size
     total = max(1, math.ceil(epochs * steps_per_epoch))
